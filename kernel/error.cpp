@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// Errors inside the kernel: locations and formatting.
+#include "error.h"
+
+#include <cstdarg>
+#include <cstdio>
+
+namespace keel {
+
+std::string Location::str() const
+{
+    if (line <= 0) return file;
+    if (col <= 0) return file + ":" + std::to_string(line);
+    return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+Error::Error(const Location &loc, const std::string &msg)
+    : std::runtime_error(loc.valid() ? loc.str() + ": " + msg : msg)
+{
+}
+
+std::string strprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    va_end(ap);
+    std::string out;
+    if (n > 0) {
+        out.resize(static_cast<size_t>(n) + 1);
+        std::vsnprintf(out.data(), out.size(), fmt, ap2);
+        out.resize(static_cast<size_t>(n));
+    }
+    va_end(ap2);
+    return out;
+}
+
+} // namespace keel

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+// Errors inside the kernel: source locations and the one exception type; KeelError for the C ABI.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace keel {
+
+// A place in a manifest (or on the command line) that an error points at.
+struct Location {
+    std::string file; // "configs/riscv-virt.yaml", or "-device" for command-line input
+    int line = 0;     // 1-based; 0 = unknown
+    int col = 0;      // 1-based; 0 = unknown
+
+    bool valid() const { return !file.empty(); }
+    // "file:line:col" (or just "file" when line is unknown).
+    std::string str() const;
+};
+
+// The kernel's only exception type. what() is the complete user-facing
+// message, already prefixed with its location where there is one.
+class Error : public std::runtime_error {
+  public:
+    explicit Error(const std::string &msg) : std::runtime_error(msg) {}
+    Error(const Location &loc, const std::string &msg);
+};
+
+// printf into a std::string.
+std::string strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+} // namespace keel
+
+// The C ABI's error object: the kernel owns it, modules fill it through
+// KeelServices.error_set.
+struct KeelError {
+    bool is_set = false;
+    std::string message;
+};

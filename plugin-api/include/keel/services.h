@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* The kernel's service table handed to every module, and inline wrappers to call it. */
+#ifndef KEEL_SERVICES_H
+#define KEEL_SERVICES_H
+
+#include <keel/chardev.h>
+#include <keel/clock.h>
+#include <keel/common.h>
+#include <keel/irq.h>
+#include <keel/log.h>
+#include <keel/memory.h>
+
+KEEL_EXTERN_C_BEGIN
+
+/** What a device asks of the whole system. Since: ABI 1.0 */
+typedef enum KeelSystemRequest {
+    KEEL_SYSTEM_SHUTDOWN = 0, /* power off; keel exits with the given status */
+    KEEL_SYSTEM_RESET = 1,    /* warm reset of the whole machine */
+} KeelSystemRequest;
+
+/**
+ * KeelServices: everything the kernel offers to modules. Modules never link
+ * against the kernel; they call through this table, which the kernel hands
+ * to the module's init (KeelRegistrar.services) and which stays valid for the
+ * life of the process.
+ *
+ * The table only grows: a field added in ABI 1.N sits after every field of
+ * 1.(N-1). A module built for a newer minor than the kernel's is refused at
+ * load, so a loaded module may use every field its header declares; test
+ * KEEL_SERVICE_AVAILABLE() only when a module is deliberately built to run
+ * on older kernels too.
+ *
+ * All services must be called from a device callback (big lock held) or from
+ * the module's init, unless stated otherwise.
+ * Since: ABI 1.0
+ */
+typedef struct KeelServices {
+    size_t size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+
+    /* --- errors and logging --- */
+    /** Describe a failure in @err (the caller then returns KEEL_ERR). */
+    void (*error_set)(KeelError *err, const char *fmt, ...) KEEL_PRINTF(2, 3);
+    /** Log a message; @obj (may be NULL) names the source. */
+    void (*log)(KeelObject *obj, KeelLogLevel level, const char *fmt, ...) KEEL_PRINTF(3, 4);
+    /** Log under a -d category (KEEL_LOG_GUEST_ERROR, ...): printed only if it is enabled. */
+    void (*log_mask)(KeelObject *obj, uint32_t category, const char *fmt, ...) KEEL_PRINTF(3, 4);
+    /** Whether a -d category is enabled (to skip building expensive messages). */
+    bool (*log_enabled)(uint32_t category);
+
+    /* --- objects --- */
+    /** The instance's name in the manifest ("uart0"). */
+    const char *(*object_name)(KeelObject *obj);
+    /** The instance's path in the object tree ("/machine/uart0"). */
+    const char *(*object_path)(KeelObject *obj);
+    /** The instance's type name ("ns16550a"). */
+    const char *(*object_type)(KeelObject *obj);
+    /** Another instance's state, e.g. the target of a KEEL_PROP_LINK (NULL if none). */
+    void *(*object_state)(KeelObject *obj);
+
+    /* --- memory --- */
+    /**
+     * Create MMIO window @index of @dev (@size bytes, served by @ops with
+     * @opaque). After realize the kernel maps window i at the i-th `reg`
+     * address of the manifest; overlaps are reported against the manifest.
+     */
+    int (*device_init_mmio)(KeelObject *dev, unsigned index, const char *name, uint64_t size,
+                            const KeelMemoryOps *ops, void *opaque, KeelError *err);
+    /**
+     * Create RAM (or ROM if @readonly: guest writes are ignored) window
+     * @index of @dev, host-backed; *@host receives the pointer to its bytes.
+     */
+    int (*device_init_ram)(KeelObject *dev, unsigned index, const char *name, uint64_t size,
+                           bool readonly, void **host, KeelError *err);
+    /** Base address and size of @dev's window @index; KEEL_ERR if it has none. */
+    int (*device_get_reg)(KeelObject *dev, unsigned index, uint64_t *base, uint64_t *size);
+    /** DMA: read @len bytes of guest physical memory at @addr. */
+    KeelMemResult (*dma_read)(KeelObject *dev, uint64_t addr, void *buf, uint64_t len);
+    /** DMA: write @len bytes of guest physical memory at @addr. */
+    KeelMemResult (*dma_write)(KeelObject *dev, uint64_t addr, const void *buf, uint64_t len);
+
+    /* --- interrupts --- */
+    /**
+     * Declare @count input lines named @name (NULL or "" for the default
+     * group, referenced in manifests as `dev.N`; named groups as `dev.name`
+     * or `dev.name[N]`). @handler gets the line index and level.
+     */
+    int (*irq_init_inputs)(KeelObject *dev, const char *name, unsigned count, KeelIrqHandler handler,
+                           void *opaque, KeelError *err);
+    /**
+     * Declare @count output lines named @name (NULL or "" for the default
+     * group, wired by the manifest's `irq:`; named groups by `irq-out:`).
+     * @lines receives @count handles.
+     */
+    int (*irq_init_outputs)(KeelObject *dev, const char *name, unsigned count, KeelIrqLine **lines,
+                            KeelError *err);
+    /** Drive an output line to @level (0 or 1). */
+    void (*irq_set)(KeelIrqLine *line, int level);
+
+    /* --- character devices --- */
+    /** Send bytes to the backend; returns how many were taken (may be fewer under backpressure). */
+    size_t (*chardev_write)(KeelChardev *chr, const uint8_t *buf, size_t len);
+    /** Register (or with @h NULL, remove) the front end's input handlers. */
+    void (*chardev_set_handlers)(KeelChardev *chr, const KeelChardevHandlers *h, void *opaque);
+    /** Tell the backend the front end can take input again (after can_receive said 0). */
+    void (*chardev_accept_input)(KeelChardev *chr);
+
+    /* --- clocks and timers --- */
+    /** Current time of @clock in nanoseconds. Callable from any thread. */
+    int64_t (*clock_get_ns)(KeelClockType clock);
+    /** A new, unarmed timer owned by @owner. */
+    KeelTimer *(*timer_new)(KeelObject *owner, KeelClockType clock, KeelTimerCallback cb, void *opaque);
+    /** Arm (or re-arm) @t to fire when its clock reaches @expire_ns. */
+    void (*timer_mod)(KeelTimer *t, int64_t expire_ns);
+    /** Disarm @t. */
+    void (*timer_del)(KeelTimer *t);
+    /** Disarm and free @t. */
+    void (*timer_free)(KeelTimer *t);
+
+    /* --- system --- */
+    /** Ask for shutdown (exit status @status) or reset; acted on outside the device callback. */
+    void (*system_request)(KeelSystemRequest req, int status);
+} KeelServices;
+
+/** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */
+#define KEEL_SERVICE_AVAILABLE(svc, field) \
+    (offsetof(KeelServices, field) + sizeof(((KeelServices *)0)->field) <= (svc)->size)
+
+KEEL_EXTERN_C_END
+
+#endif /* KEEL_SERVICES_H */
