@@ -15,7 +15,7 @@ std::string Location::str() const
 }
 
 Error::Error(const Location &loc, const std::string &msg)
-    : std::runtime_error(loc.valid() ? loc.str() + ": " + msg : msg)
+    : std::runtime_error(loc.valid() ? loc.str() + ": " + msg : msg), located_(loc.valid() && loc.line > 0)
 {
 }
 

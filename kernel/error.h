@@ -24,6 +24,11 @@ class Error : public std::runtime_error {
   public:
     explicit Error(const std::string &msg) : std::runtime_error(msg) {}
     Error(const Location &loc, const std::string &msg);
+    // Whether what() starts with a location ("file:line:col: ").
+    bool located() const { return located_; }
+
+  private:
+    bool located_ = false;
 };
 
 // printf into a std::string.

@@ -90,6 +90,7 @@ struct ManifestOverrides {
     std::optional<unsigned> smp;            // -smp: cpus.count
     std::optional<std::string> accel;       // -accel
     std::vector<std::string> devices;       // -device TYPE,id=NAME,prop=value,... (reg=ADDR allowed)
+    std::vector<std::string> chardev_ids;   // ids declared with -chardev (serialN always exist)
 };
 
 // `name` is a path to a YAML file, or a bare name looked up as

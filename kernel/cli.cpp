@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+// The command line: QEMU's option names parsed into a RunConfig.
+#include "cli.h"
+
+#include <map>
+
+#include "error.h"
+#include "util.h"
+
+namespace keel {
+
+namespace {
+
+// Options that take a value, by their canonical name (aliases map onto them).
+const std::map<std::string, std::string> kWithValue = {
+    {"M", "machine"}, {"machine", "machine"}, {"m", "m"},         {"smp", "smp"},         {"accel", "accel"},
+    {"device", "device"}, {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"}, {"D", "D"},
+};
+const std::map<std::string, std::string> kFlags = {
+    {"nographic", "nographic"},       {"version", "version"},         {"help", "help"},
+    {"h", "help"},                    {"list-modules", "list-modules"}, {"rebuild-index", "rebuild-index"},
+    {"dry-run", "dry-run"},           {"manifest-schema", "manifest-schema"},
+};
+
+// "size=256M" or "256M" -> "256M"; other keys are errors.
+std::string main_value(const std::string &opt, const std::string &arg, const std::string &key)
+{
+    auto parts = split(arg, ',');
+    std::string value;
+    for (const auto &p : parts) {
+        auto eq = p.find('=');
+        if (eq == std::string::npos) {
+            if (!value.empty()) throw Error("-" + opt + " " + arg + ": more than one value given");
+            value = p;
+        } else if (p.substr(0, eq) == key) {
+            value = p.substr(eq + 1);
+        } else {
+            throw Error("-" + opt + " " + arg + ": unknown option '" + p.substr(0, eq) + "' (valid: " + key + ")");
+        }
+    }
+    if (value.empty()) throw Error("-" + opt + " " + arg + ": no value given");
+    return value;
+}
+
+} // namespace
+
+RunConfig parse_command_line(const std::vector<std::string> &args)
+{
+    RunConfig c;
+    std::vector<std::string> all;
+    for (const auto &[k, v] : kWithValue) all.push_back(k);
+    for (const auto &[k, v] : kFlags) all.push_back(k);
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string a = args[i];
+        if (a.size() < 2 || a[0] != '-')
+            throw Error(a + ": unexpected argument (options start with '-'; see keel --help)");
+        std::string name = a.substr(a[1] == '-' ? 2 : 1);
+        std::string inline_value;
+        bool has_inline = false;
+        if (auto eq = name.find('='); eq != std::string::npos && a[1] == '-') {
+            inline_value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            has_inline = true;
+        }
+        if (auto f = kFlags.find(name); f != kFlags.end()) {
+            const std::string &n = f->second;
+            if (n == "nographic") c.nographic = true;
+            else if (n == "version") c.version = true;
+            else if (n == "help") c.help = true;
+            else if (n == "list-modules") c.list_modules = true;
+            else if (n == "rebuild-index") c.rebuild_index = true;
+            else if (n == "dry-run") c.dry_run = true;
+            else if (n == "manifest-schema") c.manifest_schema = true;
+            continue;
+        }
+        auto o = kWithValue.find(name);
+        if (o == kWithValue.end())
+            throw Error(a + ": invalid option" + did_you_mean(name, all) + "; see keel --help for the valid ones");
+        std::string v;
+        if (has_inline) v = inline_value;
+        else if (i + 1 < args.size()) v = args[++i];
+        else throw Error(a + ": requires an argument");
+        const std::string &n = o->second;
+        if (n == "machine") {
+            c.machine = v;
+        } else if (n == "m") {
+            c.overrides.memory_size = main_value("m", v, "size");
+        } else if (n == "smp") {
+            std::string s = main_value("smp", v, "cpus");
+            auto count = parse_uint(s);
+            if (!count || *count < 1 || *count > 512)
+                throw Error("-smp " + v + ": invalid number of CPUs '" + s + "' (1 to 512)");
+            c.overrides.smp = static_cast<unsigned>(*count);
+        } else if (n == "accel") {
+            c.overrides.accel = main_value("accel", v, "accel");
+        } else if (n == "device") {
+            auto parts = split(v, ',');
+            if (v == "help" || v == "?" || (parts.size() == 2 && (parts[1] == "help" || parts[1] == "?")))
+                c.device_help.push_back(parts[0] == "?" ? "help" : parts[0]);
+            else
+                c.overrides.devices.push_back(v);
+        } else if (n == "serial") {
+            c.serial.push_back(v);
+        } else if (n == "chardev") {
+            c.chardev.push_back(v);
+        } else if (n == "d") {
+            c.log_items = v;
+        } else if (n == "D") {
+            c.log_file = v;
+        }
+    }
+    return c;
+}
+
+std::string usage_text()
+{
+    return R"(usage: keel [options]
+
+keel runs a machine described by a YAML manifest, with QEMU's option names.
+
+Machine:
+  -M, -machine NAME|FILE   the board: a manifest file, or NAME.yaml from the
+                           configs directory (-M help lists them)
+  -m SIZE                  RAM size (size of the first RAM region), e.g. 256M
+  -smp N                   number of CPUs (cpus=N also accepted)
+  -accel NAME              execution engine, overrides the manifest
+  -device TYPE,id=NAME[,reg=ADDR][,irq=TARGET][,PROP=VALUE...]
+                           add a device; -device help lists device types,
+                           -device TYPE,help lists a type's properties
+  --dry-run                validate the machine, print its tree and memory map,
+                           and exit without running it
+
+Character devices:
+  -nographic               no graphics; serial0 on stdio
+  -serial DEV              next serial port: stdio, null, none, file:PATH,
+                           unix:PATH[,server=on,wait=off],
+                           tcp:[HOST]:PORT[,server=on,wait=off], chardev:ID
+  -chardev BACKEND,id=ID[,OPTIONS]
+                           a named backend (null, stdio, file, socket)
+
+Logging:
+  -d ITEM[,ITEM...]        enable log categories (-d help lists them)
+  -D FILE                  write the log to FILE instead of stderr
+
+Modules:
+  --list-modules           list every module found, with kind, version, ABI
+                           and file (refused modules say why)
+  --rebuild-index          rescan the module directories and rewrite their
+                           indexes (KEEL_MODULE_PATH, <prefix>/lib/keel,
+                           ~/.local/lib/keel)
+  --manifest-schema        print the JSON Schema of manifests for editors
+
+  -h, --help               this text
+  --version                version and module ABI
+)";
+}
+
+} // namespace keel

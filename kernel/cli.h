@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// The command line: QEMU's option names parsed into a RunConfig.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "manifest.h"
+
+namespace keel {
+
+struct RunConfig {
+    std::string machine; // -M NAME or FILE.yaml
+    ManifestOverrides overrides;
+    bool nographic = false;
+    std::vector<std::string> serial;  // -serial, in order: serial0, serial1, ...
+    std::vector<std::string> chardev; // -chardev
+    std::string log_items;            // -d
+    std::string log_file;             // -D
+    std::vector<std::string> device_help; // -device help / -device TYPE,help
+    bool dry_run = false;
+    bool list_modules = false;
+    bool rebuild_index = false;
+    bool manifest_schema = false;
+    bool version = false;
+    bool help = false;
+};
+
+// Throws keel::Error("-opt: what is wrong") for bad input.
+RunConfig parse_command_line(const std::vector<std::string> &args);
+std::string usage_text();
+
+} // namespace keel

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+// Instances and the machine: objects from a MachineSpec, properties, MMIO mapping, IRQ wiring, lifecycle.
+#include "machine.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "error.h"
+#include "kernel.h"
+#include "util.h"
+
+keel::IrqInputGroup *KeelObject::find_inputs(std::string_view group)
+{
+    for (auto &g : inputs)
+        if (g->name == group) return g.get();
+    return nullptr;
+}
+
+keel::IrqOutputGroup *KeelObject::find_outputs(std::string_view group)
+{
+    for (auto &g : outputs)
+        if (g.name == group) return &g;
+    return nullptr;
+}
+
+const KeelDeviceOps *KeelObject::ops() const { return type && type->info ? type->info->ops : nullptr; }
+
+namespace keel {
+
+void forget_timers_of(KeelObject *obj); // services.cpp
+
+namespace {
+
+// A hook of the ops table, or nullptr if the module's table is too old to have it.
+template <typename F> F hook(const KeelDeviceOps *ops, F KeelDeviceOps::*member, size_t end_offset)
+{
+    if (!ops || ops->size < end_offset) return nullptr;
+    return ops->*member;
+}
+#define KEEL_HOOK(ops, field) hook(ops, &KeelDeviceOps::field, offsetof(KeelDeviceOps, field) + sizeof(void *))
+
+std::string group_label(const std::string &g) { return g.empty() ? "default" : "'" + g + "'"; }
+
+std::string span(uint64_t base, uint64_t size) { return format_hex(base) + "-" + format_hex(base + size - 1); }
+
+} // namespace
+
+Machine::Machine(Registry &registry, MachineSpec spec, ChardevResolver chardevs)
+    : registry_(registry), spec_(std::move(spec)), chardevs_(std::move(chardevs))
+{
+    root_ = MemoryRegion::container("system", UINT64_MAX);
+    system_as_ = std::make_unique<AddressSpace>("system", *root_);
+}
+
+Machine::~Machine()
+{
+    for (auto it = objects_.rbegin(); it != objects_.rend(); ++it) {
+        KeelObject &o = **it;
+        if (o.realized)
+            if (auto f = KEEL_HOOK(o.ops(), unrealize)) f(&o, o.state);
+        forget_timers_of(&o);
+        for (auto &w : o.windows)
+            if (w.mapped) root_->remove_subregion(*w.region);
+    }
+    for (auto &m : memory_) root_->remove_subregion(*m);
+    for (auto &o : objects_) std::free(o->state);
+}
+
+KeelObject *Machine::find(std::string_view name)
+{
+    for (auto &o : objects_)
+        if (o->name == name) return o.get();
+    return nullptr;
+}
+
+void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &settings)
+{
+    auto *base = static_cast<uint8_t *>(o.state);
+    for (const PropSchema &p : o.type->props) {
+        const PropSetting *set = nullptr;
+        for (const auto &s : settings)
+            if (s.name == p.name) set = &s;
+        PropValue v;
+        std::string text;
+        Location loc = set ? set->loc : o.spec ? o.spec->loc : Location{};
+        if (set) {
+            v = set->value;
+            text = set->text;
+        } else if (p.has_default) {
+            std::string err;
+            if (!parse_prop_value(p, p.default_value, v, err)) throw Error(loc, err);
+            text = p.default_value;
+        } else {
+            if (p.required())
+                throw Error(loc, "device '" + o.name + "' (" + o.type->name + ") needs property '" + p.name + "'");
+            continue; // stays zero / NULL
+        }
+        void *slot = base + p.offset;
+        switch (p.type) {
+        case KEEL_PROP_BOOL: *static_cast<bool *>(slot) = std::get<bool>(v); break;
+        case KEEL_PROP_INT: *static_cast<int64_t *>(slot) = std::get<int64_t>(v); break;
+        case KEEL_PROP_UINT:
+        case KEEL_PROP_SIZE: *static_cast<uint64_t *>(slot) = std::get<uint64_t>(v); break;
+        case KEEL_PROP_ENUM: *static_cast<int32_t *>(slot) = static_cast<int32_t>(std::get<uint64_t>(v)); break;
+        case KEEL_PROP_STRING:
+            o.strings.push_back(std::make_unique<std::string>(std::get<std::string>(v)));
+            *static_cast<const char **>(slot) = o.strings.back()->c_str();
+            break;
+        case KEEL_PROP_LINK: {
+            const std::string &target = std::get<std::string>(v);
+            KeelObject *t = find(target);
+            if (!t) {
+                std::vector<std::string> names;
+                for (auto &x : objects_) names.push_back(x->name);
+                throw Error(loc, "property '" + p.name + "' of device '" + o.name + "' links to '" + target +
+                                     "', which is not a device" + did_you_mean(target, names));
+            }
+            if (!p.link_type.empty() && t->type->name != p.link_type)
+                throw Error(loc, "property '" + p.name + "' of device '" + o.name + "' must link to a " +
+                                     p.link_type + ", but '" + target + "' is a " + t->type->name);
+            *static_cast<KeelObject **>(slot) = t;
+            break;
+        }
+        case KEEL_PROP_CHARDEV: {
+            KeelChardev *c = chardevs_ ? chardevs_(std::get<std::string>(v), loc) : nullptr;
+            *static_cast<KeelChardev **>(slot) = c;
+            break;
+        }
+        case KEEL_PROP_DRIVE:
+            throw Error(loc, "property '" + p.name + "': drives are not supported by this keel yet");
+        }
+    }
+}
+
+void Machine::map_windows(KeelObject &o)
+{
+    const auto &reg = o.spec->reg;
+    if (o.windows.size() != reg.size()) {
+        Location loc = reg.empty() ? o.spec->loc : reg.back().loc;
+        if (reg.size() < o.windows.size())
+            throw Error(loc, strprintf("device '%s' (%s) has %zu register window(s) but 'reg' gives %zu address(es)",
+                                       o.name.c_str(), o.type->name.c_str(), o.windows.size(), reg.size()));
+        throw Error(reg[o.windows.size()].loc,
+                    strprintf("device '%s' (%s) has %zu register window(s); this address has no window to map",
+                              o.name.c_str(), o.type->name.c_str(), o.windows.size()));
+    }
+    for (size_t i = 0; i < reg.size(); ++i) {
+        Window &w = o.windows[i];
+        uint64_t size = w.region->size();
+        if (reg[i].size && *reg[i].size != size)
+            throw Error(reg[i].loc, strprintf("device '%s' (%s): window %zu is %s bytes, not %s as 'reg' says",
+                                              o.name.c_str(), o.type->name.c_str(), i, format_hex(size, 1).c_str(),
+                                              format_hex(*reg[i].size, 1).c_str()));
+        if (reg[i].base > UINT64_MAX - (size - 1))
+            throw Error(reg[i].loc, "device '" + o.name + "': window does not fit below 2^64");
+        // Overlaps are checked here rather than in the manifest: a window's
+        // size is known only once the device has realized.
+        for (const auto &m : spec_.memory)
+            if (reg[i].base <= m.base + (m.size - 1) && m.base <= reg[i].base + (size - 1))
+                throw Error(reg[i].loc, "device '" + o.name + "' window " + span(reg[i].base, size) +
+                                            " overlaps memory '" + m.name + "' " + span(m.base, m.size) +
+                                            " (at " + m.loc.str() + ")");
+        for (const auto &other : objects_) {
+            for (size_t j = 0; j < other->windows.size(); ++j) {
+                const Window &ow = other->windows[j];
+                if (!ow.mapped) continue;
+                uint64_t osz = ow.region->size();
+                if (reg[i].base <= ow.base + (osz - 1) && ow.base <= reg[i].base + (size - 1))
+                    throw Error(reg[i].loc, "device '" + o.name + "' window " + span(reg[i].base, size) +
+                                                " overlaps device '" + other->name + "' " + span(ow.base, osz) +
+                                                " (at " + other->spec->reg[j].loc.str() + ")");
+            }
+        }
+        try {
+            root_->add_subregion(reg[i].base, *w.region, 0);
+        } catch (const Error &e) {
+            throw Error(reg[i].loc, e.what());
+        }
+        w.base = reg[i].base;
+        w.mapped = true;
+    }
+}
+
+void Machine::wire(KeelObject &o)
+{
+    auto connect = [&](const std::string &group, const std::vector<IrqRef> &refs) {
+        IrqOutputGroup *out = o.find_outputs(group);
+        size_t have = out ? out->lines.size() : 0;
+        for (size_t i = 0; i < refs.size(); ++i) {
+            const IrqRef &r = refs[i];
+            if (i >= have)
+                throw Error(r.loc, strprintf("device '%s' (%s) has %zu %s interrupt output(s); '%s' has no line to connect",
+                                             o.name.c_str(), o.type->name.c_str(), have, group_label(group).c_str(),
+                                             r.str().c_str()));
+            KeelObject *t = find(r.device);
+            if (!t) throw Error(r.loc, "irq target '" + r.str() + "' names no device");
+            IrqInputGroup *in = t->find_inputs(r.group);
+            if (!in) {
+                std::vector<std::string> groups;
+                for (auto &g : t->inputs) groups.push_back(g->name.empty() ? "N" : g->name);
+                throw Error(r.loc, "irq target '" + r.str() + "': device '" + t->name + "' (" + t->type->name +
+                                       ") has no " + group_label(r.group) + " interrupt inputs" +
+                                       (groups.empty() ? "" : " (it has: " + join(groups, ", ") + ")"));
+            }
+            if (r.index >= in->count)
+                throw Error(r.loc, strprintf("irq target '%s': device '%s' (%s) has %s inputs 0..%u", r.str().c_str(),
+                                             t->name.c_str(), t->type->name.c_str(), group_label(r.group).c_str(),
+                                             in->count - 1));
+            if (const KeelIrqLine *prev = in->driven_by[r.index])
+                throw Error(r.loc, "irq target '" + r.str() + "' is already driven by device '" + prev->owner->name +
+                                       "'");
+            KeelIrqLine *line = out->lines[i].get();
+            line->target = in;
+            line->target_index = r.index;
+            in->driven_by[r.index] = line;
+        }
+    };
+    connect("", o.spec->irq);
+    for (const auto &[group, refs] : o.spec->irq_out) {
+        if (group.empty()) continue;
+        if (!o.find_outputs(group)) {
+            std::vector<std::string> names;
+            for (auto &g : o.outputs)
+                if (!g.name.empty()) names.push_back(g.name);
+            Location loc = refs.empty() ? o.spec->loc : refs.front().loc;
+            throw Error(loc, "device '" + o.name + "' (" + o.type->name + ") has no interrupt output group '" +
+                                 group + "'" + did_you_mean(group, names));
+        }
+        connect(group, refs);
+    }
+}
+
+void Machine::build()
+{
+    if (spec_.cpus) registry_.require_type(spec_.cpus->type); // CPUs arrive with the CPU module
+
+    for (const auto &m : spec_.memory) {
+        auto r = m.kind == "rom" ? MemoryRegion::rom(m.name, m.size) : MemoryRegion::ram(m.name, m.size);
+        r->set_owner("/machine/" + m.name);
+        try {
+            root_->add_subregion(m.base, *r, 0);
+        } catch (const Error &e) {
+            throw Error(m.loc, e.what());
+        }
+        memory_.push_back(std::move(r));
+    }
+
+    // Create every object first so LINK properties may point forward.
+    for (const auto &d : spec_.devices) {
+        const TypeRecord *t;
+        try {
+            t = &registry_.require_type(d.type);
+        } catch (const Error &e) {
+            throw Error(d.type_loc, e.what());
+        }
+        auto o = std::make_unique<KeelObject>();
+        o->name = d.name;
+        o->path = "/machine/" + d.name;
+        o->type = t;
+        o->spec = &d;
+        o->machine = this;
+        size_t sz = (std::max<size_t>(t->info->instance_size, 1) + 15) & ~size_t(15);
+        o->state = std::aligned_alloc(16, sz);
+        std::memset(o->state, 0, sz);
+        objects_.push_back(std::move(o));
+    }
+    for (auto &o : objects_) {
+        KeelError err;
+        if (auto f = KEEL_HOOK(o->ops(), init); f && f(o.get(), o->state, &err) != KEEL_OK)
+            throw Error(o->spec->loc, "device '" + o->name + "' (" + o->type->name +
+                                          ") failed to initialise: " + (err.is_set ? err.message : "no reason given"));
+    }
+    for (auto &o : objects_) set_properties(*o, o->spec->props);
+    for (auto &o : objects_) {
+        KeelError err;
+        if (auto f = KEEL_HOOK(o->ops(), realize); f && f(o.get(), o->state, &err) != KEEL_OK)
+            throw Error(o->spec->loc, "device '" + o->name + "' (" + o->type->name +
+                                          "): " + (err.is_set ? err.message : "realize failed, no reason given"));
+        o->realized = true;
+        map_windows(*o);
+    }
+    for (auto &o : objects_) wire(*o);
+    reset(KEEL_RESET_COLD);
+}
+
+void Machine::reset(KeelResetType type)
+{
+    for (auto &o : objects_)
+        if (o->realized)
+            if (auto f = KEEL_HOOK(o->ops(), reset)) f(o.get(), o->state, type);
+}
+
+std::string Machine::describe()
+{
+    std::ostringstream out;
+    out << "machine '" << spec_.name << "' from " << spec_.file << "\n";
+    if (!spec_.description.empty()) out << "  description: " << spec_.description << "\n";
+    out << "  accel: " << (spec_.accel.empty() ? "(default)" : spec_.accel) << "\n";
+    if (spec_.cpus) out << "  cpus: " << spec_.cpus->count << " x " << spec_.cpus->type << "\n";
+    out << "/machine\n";
+    for (const auto &m : spec_.memory)
+        out << "  /machine/" << m.name << "  " << m.kind << " " << span(m.base, m.size) << " (" << format_size(m.size)
+            << ")\n";
+    for (const auto &o : objects_) {
+        const TypeRecord &t = *o->type;
+        std::string file = t.module_file.substr(t.module_file.rfind('/') + 1);
+        out << "  " << o->path << "  " << t.name << " (module " << t.module_name << " " << t.module_version << ", "
+            << file << ")\n";
+        for (size_t i = 0; i < o->windows.size(); ++i)
+            out << "    reg[" << i << "]  " << span(o->windows[i].base, o->windows[i].region->size()) << "\n";
+        for (const auto &g : o->outputs)
+            for (const auto &l : g.lines) {
+                out << "    irq" << (g.name.empty() ? "" : "-out " + g.name) << "[" << l->index << "] -> ";
+                if (l->target) {
+                    KeelObject *to = nullptr;
+                    for (auto &x : objects_)
+                        for (auto &ig : x->inputs)
+                            if (ig.get() == l->target) to = x.get();
+                    out << (to ? to->name : "?") << "." << (l->target->name.empty() ? "" : l->target->name + "[")
+                        << l->target_index << (l->target->name.empty() ? "" : "]") << "\n";
+                } else {
+                    out << "(not connected)\n";
+                }
+            }
+        for (const auto &p : t.props) {
+            const PropSetting *set = nullptr;
+            for (const auto &s : o->spec->props)
+                if (s.name == p.name) set = &s;
+            std::string v = set ? format_prop_value(p, set->value) : p.has_default ? p.default_value : "(unset)";
+            out << "    " << p.name << " = " << v << (set ? "" : p.has_default ? "  (default)" : "") << "\n";
+        }
+    }
+    out << system_as_->mtree();
+    return out.str();
+}
+
+} // namespace keel

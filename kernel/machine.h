@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// Instances and the machine: objects from a MachineSpec, properties, MMIO mapping, IRQ wiring, lifecycle.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <keel/device.h>
+#include <keel/irq.h>
+
+#include "manifest.h"
+#include "memory.h"
+#include "registry.h"
+
+namespace keel {
+class Machine;
+struct IrqInputGroup;
+} // namespace keel
+
+// One output line of a device, connected by the manifest to at most one input.
+struct KeelIrqLine {
+    KeelObject *owner = nullptr;
+    std::string group;
+    unsigned index = 0;
+    keel::IrqInputGroup *target = nullptr;
+    unsigned target_index = 0;
+    int level = 0;
+};
+
+namespace keel {
+
+struct IrqInputGroup {
+    std::string name; // "" = default group
+    unsigned count = 0;
+    KeelIrqHandler handler = nullptr;
+    void *opaque = nullptr;
+    std::vector<const KeelIrqLine *> driven_by; // per input, who drives it
+};
+
+struct IrqOutputGroup {
+    std::string name;
+    std::vector<std::unique_ptr<KeelIrqLine>> lines;
+};
+
+// A register window a device created in realize, mapped after it.
+struct Window {
+    std::unique_ptr<MemoryRegion> region;
+    uint64_t base = 0;
+    bool mapped = false;
+};
+
+// Resolves a chardev id named by a property (serial0, an id under chardevs:).
+using ChardevResolver = std::function<KeelChardev *(const std::string &id, const Location &loc)>;
+
+} // namespace keel
+
+// An instance in the object tree (the C ABI's opaque KeelObject).
+struct KeelObject {
+    std::string name; // "uart0"
+    std::string path; // "/machine/uart0"
+    const keel::TypeRecord *type = nullptr;
+    const keel::DeviceSpec *spec = nullptr;
+    keel::Machine *machine = nullptr;
+    void *state = nullptr;
+    bool realized = false;
+    std::vector<keel::Window> windows;
+    std::vector<std::unique_ptr<keel::IrqInputGroup>> inputs;
+    std::vector<keel::IrqOutputGroup> outputs;
+    std::vector<std::unique_ptr<std::string>> strings; // storage behind STRING properties
+    std::vector<KeelTimer *> timers;                   // freed with the object
+
+    keel::IrqInputGroup *find_inputs(std::string_view group);
+    keel::IrqOutputGroup *find_outputs(std::string_view group);
+    const KeelDeviceOps *ops() const;
+};
+
+namespace keel {
+
+class Machine {
+  public:
+    Machine(Registry &registry, MachineSpec spec, ChardevResolver chardevs);
+    ~Machine();
+    Machine(const Machine &) = delete;
+    Machine &operator=(const Machine &) = delete;
+
+    // Instantiate, set properties, realize, map windows, wire IRQs, reset.
+    // Throws keel::Error pointing at the manifest for every mistake.
+    void build();
+    void reset(KeelResetType type);
+
+    const MachineSpec &spec() const { return spec_; }
+    AddressSpace &system_memory() { return *system_as_; }
+    MemoryRegion &system_root() { return *root_; }
+    KeelObject *find(std::string_view name);
+    const std::vector<std::unique_ptr<KeelObject>> &objects() const { return objects_; }
+
+    // The resolved machine for --dry-run: objects, properties, wiring, memory map.
+    std::string describe();
+
+  private:
+    void set_properties(KeelObject &o, const std::vector<PropSetting> &settings);
+    void map_windows(KeelObject &o);
+    void wire(KeelObject &o);
+
+    Registry &registry_;
+    MachineSpec spec_;
+    ChardevResolver chardevs_;
+    std::unique_ptr<MemoryRegion> root_;
+    std::unique_ptr<AddressSpace> system_as_;
+    std::vector<std::unique_ptr<MemoryRegion>> memory_; // from `memory:`
+    std::vector<std::unique_ptr<KeelObject>> objects_;  // devices, in manifest order
+};
+
+} // namespace keel

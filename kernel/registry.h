@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// The module registry: finds modules through the index, checks their ABI, loads them on demand.
+#pragma once
+
+#include <climits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <keel/module.h>
+
+#include "schema.h"
+
+namespace keel {
+
+// One module file the registry knows of (from an index or a scan).
+struct ModuleRecord {
+    std::string file; // absolute path
+    std::string dir;  // the search-path directory it was found under
+    int64_t mtime_ns = 0;
+    uint64_t file_size = 0;
+    bool ok = false;   // false: refused; `error` says why
+    std::string error; // the refusal message
+    std::string name, kind, version, description, license;
+    uint32_t abi_major = 0, abi_minor = 0;
+    std::vector<std::string> types;
+    void *handle = nullptr; // dlopen handle while loaded
+    // As the module itself is, whatever the search path: what the index keeps.
+    bool intrinsic_ok = false;
+    std::vector<TypeSchema> schemas;
+};
+
+// A registered type: its schema (always) and its descriptor (while loaded).
+struct TypeRecord : TypeSchema {
+    const KeelDeviceTypeInfo *info = nullptr;
+    ModuleRecord *module = nullptr;
+};
+
+class Registry : public SchemaProvider {
+  public:
+    explicit Registry(const KeelServices *services);
+    ~Registry() override;
+    Registry(const Registry &) = delete;
+    Registry &operator=(const Registry &) = delete;
+
+    // The default search path: KEEL_MODULE_PATH (colon-separated), then
+    // <dir of the keel binary>/../lib/keel, then ~/.local/lib/keel.
+    static std::vector<std::string> default_search_path();
+    void set_search_path(std::vector<std::string> dirs) { search_path_ = std::move(dirs); }
+    const std::vector<std::string> &search_path() const { return search_path_; }
+
+    // Read each directory's index, rescan modules that are new or whose mtime
+    // or size changed (all of them if `force`), and write the index back when
+    // anything changed and the directory is writable.
+    void refresh(bool force = false);
+
+    // Load one module file now and register its types. On refusal returns
+    // false with `error` set; the registry is then exactly as before.
+    bool load_module(const std::string &path, std::string &error);
+
+    // The loaded descriptor of `name`, loading its module if needed. Throws
+    // keel::Error if the type is unknown or its module cannot be loaded.
+    const TypeRecord &require_type(const std::string &name);
+
+    const TypeSchema *find_type(std::string_view name) const override;
+    std::vector<std::string> type_names() const override;
+    const TypeRecord *find_record(std::string_view name) const;
+    const std::vector<std::unique_ptr<ModuleRecord>> &modules() const { return modules_; }
+
+    // Where the index of `dir` is kept.
+    static std::string index_path(const std::string &dir);
+
+  private:
+    struct Scan;
+    using TypeList = std::vector<std::unique_ptr<TypeRecord>>;
+    // dlopen + ABI checks + init. Types go to `out` if given (indexing),
+    // else straight into the registry (loading).
+    bool open_and_register(ModuleRecord &rec, bool keep_loaded, std::string &error, TypeList *out);
+    void publish(ModuleRecord &m, TypeList types);
+    void scan_dir(const std::string &dir, bool force);
+
+    const KeelServices *services_;
+    std::vector<std::string> search_path_;
+    std::vector<std::unique_ptr<ModuleRecord>> modules_;
+    std::map<std::string, std::unique_ptr<TypeRecord>, std::less<>> types_;
+};
+
+// Schema of a registered C descriptor, copied so it outlives the module.
+TypeSchema schema_from_info(const KeelDeviceTypeInfo &info);
+
+} // namespace keel

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+// The KeelServices table: the kernel's side of the module ABI.
+#include <cstdarg>
+#include <cstdio>
+#include <unordered_map>
+
+#include <keel/services.h>
+
+#include "error.h"
+#include "kernel.h"
+#include "log.h"
+#include "util.h"
+
+namespace keel {
+
+namespace {
+
+std::string vformat(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, ap2);
+    va_end(ap2);
+    std::string s(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+    if (n > 0) std::vsnprintf(s.data(), s.size() + 1, fmt, ap);
+    return s;
+}
+
+bool set_err(KeelError *err, const std::string &msg)
+{
+    if (err) {
+        err->is_set = true;
+        err->message = msg;
+    }
+    return false;
+}
+
+void svc_error_set(KeelError *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = vformat(fmt, ap);
+    va_end(ap);
+    set_err(err, msg);
+}
+
+std::string prefix(KeelObject *obj) { return obj ? obj->path + ": " : std::string(); }
+
+void svc_log(KeelObject *obj, KeelLogLevel level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = vformat(fmt, ap);
+    va_end(ap);
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    if (level > KEEL_LOG_WARNING && !log_enabled(KEEL_LOG_GUEST_ERROR | KEEL_LOG_UNIMP)) return;
+    std::fprintf(stderr, "keel: %s%s: %s\n", prefix(obj).c_str(), names[level <= 3 ? level : 3], msg.c_str());
+}
+
+void svc_log_mask(KeelObject *obj, uint32_t category, const char *fmt, ...)
+{
+    if (!log_enabled(category)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = vformat(fmt, ap);
+    va_end(ap);
+    log_write(prefix(obj) + msg);
+}
+
+bool svc_log_enabled(uint32_t category) { return log_enabled(category); }
+
+const char *svc_object_name(KeelObject *obj) { return obj ? obj->name.c_str() : ""; }
+const char *svc_object_path(KeelObject *obj) { return obj ? obj->path.c_str() : ""; }
+const char *svc_object_type(KeelObject *obj) { return obj && obj->type ? obj->type->name.c_str() : ""; }
+void *svc_object_state(KeelObject *obj) { return obj ? obj->state : nullptr; }
+
+constexpr unsigned kMaxWindows = 16;
+
+int add_window(KeelObject *dev, unsigned index, const char *name, KeelError *err,
+               const std::function<std::unique_ptr<MemoryRegion>(const std::string &)> &make)
+{
+    if (!dev) return set_err(err, "device_init_*: no device"), KEEL_ERR;
+    if (dev->realized) return set_err(err, "register windows must be created in realize"), KEEL_ERR;
+    if (index >= kMaxWindows) return set_err(err, strprintf("window index %u is too large", index)), KEEL_ERR;
+    if (dev->windows.size() <= index) dev->windows.resize(index + 1);
+    if (dev->windows[index].region) return set_err(err, strprintf("window %u created twice", index)), KEEL_ERR;
+    std::string rname = dev->name + (name && *name ? "." + std::string(name) : "");
+    try {
+        auto r = make(rname);
+        r->set_owner(dev->path);
+        dev->windows[index].region = std::move(r);
+    } catch (const Error &e) {
+        return set_err(err, e.what()), KEEL_ERR;
+    }
+    return KEEL_OK;
+}
+
+int svc_device_init_mmio(KeelObject *dev, unsigned index, const char *name, uint64_t size, const KeelMemoryOps *ops,
+                         void *opaque, KeelError *err)
+{
+    return add_window(dev, index, name, err,
+                      [&](const std::string &n) { return MemoryRegion::mmio(n, size, ops, opaque); });
+}
+
+int svc_device_init_ram(KeelObject *dev, unsigned index, const char *name, uint64_t size, bool readonly, void **host,
+                        KeelError *err)
+{
+    int rc = add_window(dev, index, name, err, [&](const std::string &n) {
+        return readonly ? MemoryRegion::rom(n, size) : MemoryRegion::ram(n, size);
+    });
+    if (rc == KEEL_OK && host) *host = dev->windows[index].region->host();
+    return rc;
+}
+
+int svc_device_get_reg(KeelObject *dev, unsigned index, uint64_t *base, uint64_t *size)
+{
+    if (!dev || index >= dev->windows.size() || !dev->windows[index].mapped) return KEEL_ERR;
+    if (base) *base = dev->windows[index].base;
+    if (size) *size = dev->windows[index].region->size();
+    return KEEL_OK;
+}
+
+KeelMemResult svc_dma_read(KeelObject *dev, uint64_t addr, void *buf, uint64_t len)
+{
+    if (!dev || !dev->machine) return KEEL_MEM_DECODE_ERROR;
+    return dev->machine->system_memory().read_buf(addr, buf, len);
+}
+
+KeelMemResult svc_dma_write(KeelObject *dev, uint64_t addr, const void *buf, uint64_t len)
+{
+    if (!dev || !dev->machine) return KEEL_MEM_DECODE_ERROR;
+    return dev->machine->system_memory().write_buf(addr, buf, len);
+}
+
+std::string group_name(const char *name) { return name ? name : ""; }
+
+int svc_irq_init_inputs(KeelObject *dev, const char *name, unsigned count, KeelIrqHandler handler, void *opaque,
+                        KeelError *err)
+{
+    std::string g = group_name(name);
+    if (!dev || !handler || count == 0) return set_err(err, "irq_init_inputs: needs a handler and count > 0"), KEEL_ERR;
+    if (dev->find_inputs(g)) return set_err(err, "interrupt input group '" + g + "' declared twice"), KEEL_ERR;
+    auto grp = std::make_unique<IrqInputGroup>();
+    grp->name = g;
+    grp->count = count;
+    grp->handler = handler;
+    grp->opaque = opaque;
+    grp->driven_by.assign(count, nullptr);
+    dev->inputs.push_back(std::move(grp));
+    return KEEL_OK;
+}
+
+int svc_irq_init_outputs(KeelObject *dev, const char *name, unsigned count, KeelIrqLine **lines, KeelError *err)
+{
+    std::string g = group_name(name);
+    if (!dev || !lines || count == 0) return set_err(err, "irq_init_outputs: needs lines and count > 0"), KEEL_ERR;
+    if (dev->find_outputs(g)) return set_err(err, "interrupt output group '" + g + "' declared twice"), KEEL_ERR;
+    IrqOutputGroup grp;
+    grp.name = g;
+    for (unsigned i = 0; i < count; ++i) {
+        auto l = std::make_unique<KeelIrqLine>();
+        l->owner = dev;
+        l->group = g;
+        l->index = i;
+        lines[i] = l.get();
+        grp.lines.push_back(std::move(l));
+    }
+    dev->outputs.push_back(std::move(grp));
+    return KEEL_OK;
+}
+
+void svc_irq_set(KeelIrqLine *line, int level)
+{
+    if (!line) return;
+    line->level = level != 0;
+    if (line->target) line->target->handler(line->target->opaque, line->target_index, line->level);
+}
+
+size_t svc_chardev_write(KeelChardev *chr, const uint8_t *buf, size_t len) { return chr ? chr->write(buf, len) : len; }
+
+void svc_chardev_set_handlers(KeelChardev *chr, const KeelChardevHandlers *h, void *opaque)
+{
+    if (chr) chr->set_handlers(h, opaque);
+}
+
+void svc_chardev_accept_input(KeelChardev *chr)
+{
+    if (chr) chr->accept_input();
+}
+
+int64_t svc_clock_get_ns(KeelClockType clock) { return kernel().timers().now(clock); }
+
+// Which object owns each timer, so a timer a device forgot to free is freed
+// with the object (and never fires into freed state).
+std::unordered_map<KeelTimer *, KeelObject *> g_timer_owner;
+
+KeelTimer *svc_timer_new(KeelObject *owner, KeelClockType clock, KeelTimerCallback cb, void *opaque)
+{
+    KeelTimer *t = kernel().timers().create(clock, cb, opaque, owner ? owner->path : std::string());
+    if (owner) {
+        owner->timers.push_back(t);
+        g_timer_owner[t] = owner;
+    }
+    return t;
+}
+
+void svc_timer_mod(KeelTimer *t, int64_t expire_ns)
+{
+    if (t) kernel().timers().mod(t, expire_ns);
+}
+
+void svc_timer_del(KeelTimer *t)
+{
+    if (t) kernel().timers().del(t);
+}
+
+void svc_timer_free(KeelTimer *t)
+{
+    if (!t) return;
+    if (auto it = g_timer_owner.find(t); it != g_timer_owner.end()) {
+        std::erase(it->second->timers, t);
+        g_timer_owner.erase(it);
+    }
+    kernel().timers().free(t);
+}
+
+void svc_system_request(KeelSystemRequest req, int status) { kernel().request(req, status); }
+
+const KeelServices kServices = {
+    sizeof(KeelServices),
+    KEEL_ABI_MAJOR,
+    KEEL_ABI_MINOR,
+    svc_error_set,
+    svc_log,
+    svc_log_mask,
+    svc_log_enabled,
+    svc_object_name,
+    svc_object_path,
+    svc_object_type,
+    svc_object_state,
+    svc_device_init_mmio,
+    svc_device_init_ram,
+    svc_device_get_reg,
+    svc_dma_read,
+    svc_dma_write,
+    svc_irq_init_inputs,
+    svc_irq_init_outputs,
+    svc_irq_set,
+    svc_chardev_write,
+    svc_chardev_set_handlers,
+    svc_chardev_accept_input,
+    svc_clock_get_ns,
+    svc_timer_new,
+    svc_timer_mod,
+    svc_timer_del,
+    svc_timer_free,
+    svc_system_request,
+};
+
+} // namespace
+
+const KeelServices *kernel_services() { return &kServices; }
+
+void forget_timers_of(KeelObject *obj)
+{
+    for (KeelTimer *t : obj->timers) {
+        g_timer_owner.erase(t);
+        kernel().timers().free(t);
+    }
+    obj->timers.clear();
+}
+
+} // namespace keel

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* One source, built once per ABI_CASE_* into a good module and each kind of broken one. */
+#include <keel/module.h>
+
+typedef struct AbiState {
+    uint64_t value;
+    bool flag;
+} AbiState;
+
+static const KeelPropertyInfo abi_props[] = {
+    KEEL_PROP_UINT("value", AbiState, value, "7", "a number"),
+    KEEL_PROP_BOOL("flag", AbiState, flag, "off", "a switch"),
+};
+
+#if defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b)
+#define TYPE_NAME "abi-shared"
+#elif defined(ABI_CASE_bad_default)
+#define TYPE_NAME "abi-bad-default"
+#else
+#define TYPE_NAME "abi-good"
+#endif
+
+static const KeelDeviceTypeInfo abi_type = {
+    sizeof(KeelDeviceTypeInfo), TYPE_NAME, "ABI test device", sizeof(AbiState), abi_props,
+    KEEL_ARRAY_SIZE(abi_props), NULL, {0}};
+
+#ifdef ABI_CASE_bad_default
+static const KeelPropertyInfo bad_props[] = {
+    KEEL_PROP_UINT_RANGE("value", AbiState, value, "2000", 1, 1023, "a number"),
+};
+static const KeelDeviceTypeInfo bad_type = {
+    sizeof(KeelDeviceTypeInfo), TYPE_NAME, "ABI test device", sizeof(AbiState), bad_props, 1, NULL, {0}};
+#endif
+
+static int abi_init(KeelRegistrar *reg, KeelError *err)
+{
+#if defined(ABI_CASE_init_fails)
+    keel_services->error_set(err, "the hardware it needs is missing");
+    return KEEL_ERR;
+#elif defined(ABI_CASE_bad_default)
+    return reg->register_device(reg, &bad_type, err);
+#else
+    return reg->register_device(reg, &abi_type, err);
+#endif
+}
+
+#if defined(ABI_CASE_good) || defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b) || defined(ABI_CASE_init_fails) || \
+    defined(ABI_CASE_bad_default)
+KEEL_MODULE("abi", KEEL_MODULE_DEVICE, "1.2.3", "ABI test module", "MIT", abi_init)
+#elif defined(ABI_CASE_no_symbol)
+/* A shared object with keel-looking contents but no entry point. */
+KEEL_HIDDEN const KeelServices *keel_services = NULL;
+KEEL_EXPORT int keel_something_else(void) { return abi_init(NULL, NULL); }
+#else
+/* Hand-written descriptors, each wrong in one way. */
+KEEL_HIDDEN const KeelServices *keel_services = NULL;
+#if !defined(ABI_CASE_null_info)
+static const KeelModuleInfo info = {
+#if defined(ABI_CASE_wrong_major)
+    KEEL_ABI_MAJOR + 1, 0, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", abi_init, {0},
+#elif defined(ABI_CASE_newer_minor)
+    KEEL_ABI_MAJOR, KEEL_ABI_MINOR + 1, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", abi_init,
+    {0},
+#elif defined(ABI_CASE_small_struct)
+    KEEL_ABI_MAJOR, KEEL_ABI_MINOR, 16, KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", abi_init, {0},
+#elif defined(ABI_CASE_null_init)
+    KEEL_ABI_MAJOR, KEEL_ABI_MINOR, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", NULL, {0},
+#elif defined(ABI_CASE_bad_version)
+    KEEL_ABI_MAJOR, KEEL_ABI_MINOR, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "one", "", "MIT", abi_init, {0},
+#endif
+};
+#endif
+KEEL_EXPORT const KeelModuleInfo *keel_module_info(void);
+KEEL_EXPORT const KeelModuleInfo *keel_module_info(void)
+{
+#if defined(ABI_CASE_null_info)
+    return NULL;
+#else
+    return &info;
+#endif
+}
+#endif

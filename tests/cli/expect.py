@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Run a command and check its exit status and output, for ctest.
+"""usage: expect.py [--status N] [--stdout-has TEXT]... [--stderr-has TEXT]... [--stderr-file F]
+                    [--stdout-file F] [--cwd DIR] -- COMMAND...
+
+--stderr-file / --stdout-file: the stream must equal the file's contents (trailing newlines ignored).
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--status", type=int, default=0)
+    ap.add_argument("--stdout-has", action="append", default=[])
+    ap.add_argument("--stderr-has", action="append", default=[])
+    ap.add_argument("--stdout-lacks", action="append", default=[])
+    ap.add_argument("--stderr-file")
+    ap.add_argument("--stdout-file")
+    ap.add_argument("--stderr-empty", action="store_true")
+    ap.add_argument("--stdout-json", action="store_true", help="stdout must parse as JSON")
+    ap.add_argument("--cwd")
+    ap.add_argument("command", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.command[1:] if a.command and a.command[0] == "--" else a.command
+    p = subprocess.run(cmd, cwd=a.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    problems = []
+    if p.returncode != a.status:
+        problems.append(f"exit status {p.returncode}, expected {a.status}")
+    for t in a.stdout_has:
+        if t not in p.stdout:
+            problems.append(f"stdout lacks {t!r}")
+    for t in a.stdout_lacks:
+        if t in p.stdout:
+            problems.append(f"stdout has {t!r}")
+    for t in a.stderr_has:
+        if t not in p.stderr:
+            problems.append(f"stderr lacks {t!r}")
+    if a.stdout_json:
+        try:
+            json.loads(p.stdout)
+        except ValueError as e:
+            problems.append(f"stdout is not JSON: {e}")
+    if a.stderr_empty and p.stderr:
+        problems.append("stderr is not empty")
+    for name, path, got in (("stderr", a.stderr_file, p.stderr), ("stdout", a.stdout_file, p.stdout)):
+        if path:
+            want = open(path).read().rstrip("\n")
+            if got.rstrip("\n") != want:
+                problems.append(f"{name} differs:\n  expected: {want!r}\n  got:      {got.rstrip(chr(10))!r}")
+    if problems:
+        print("command:", " ".join(cmd))
+        print("--- stdout ---\n" + p.stdout + "--- stderr ---\n" + p.stderr)
+        for pr in problems:
+            print("FAIL:", pr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
