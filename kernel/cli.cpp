@@ -7,19 +7,28 @@
 #include "error.h"
 #include "util.h"
 
-namespace keel {
+namespace keel
+{
 
-namespace {
+namespace
+{
 
 // Options that take a value, by their canonical name (aliases map onto them).
 const std::map<std::string, std::string> kWithValue = {
-    {"M", "machine"}, {"machine", "machine"}, {"m", "m"},         {"smp", "smp"},         {"accel", "accel"},
-    {"device", "device"}, {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"}, {"D", "D"},
+    {"M", "machine"},     {"machine", "machine"}, {"m", "m"},
+    {"smp", "smp"},       {"accel", "accel"},     {"device", "device"},
+    {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"},
+    {"D", "D"},
 };
 const std::map<std::string, std::string> kFlags = {
-    {"nographic", "nographic"},       {"version", "version"},         {"help", "help"},
-    {"h", "help"},                    {"list-modules", "list-modules"}, {"rebuild-index", "rebuild-index"},
-    {"dry-run", "dry-run"},           {"manifest-schema", "manifest-schema"},
+    {"nographic", "nographic"},
+    {"version", "version"},
+    {"help", "help"},
+    {"h", "help"},
+    {"list-modules", "list-modules"},
+    {"rebuild-index", "rebuild-index"},
+    {"dry-run", "dry-run"},
+    {"manifest-schema", "manifest-schema"},
 };
 
 // "size=256M" or "256M" -> "256M"; other keys are errors.
@@ -35,7 +44,8 @@ std::string main_value(const std::string &opt, const std::string &arg, const std
         } else if (p.substr(0, eq) == key) {
             value = p.substr(eq + 1);
         } else {
-            throw Error("-" + opt + " " + arg + ": unknown option '" + p.substr(0, eq) + "' (valid: " + key + ")");
+            throw Error("-" + opt + " " + arg + ": unknown option '" + p.substr(0, eq) + "' (valid: " + key +
+                        ")");
         }
     }
     if (value.empty()) throw Error("-" + opt + " " + arg + ": no value given");
@@ -48,8 +58,10 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
 {
     RunConfig c;
     std::vector<std::string> all;
-    for (const auto &[k, v] : kWithValue) all.push_back(k);
-    for (const auto &[k, v] : kFlags) all.push_back(k);
+    for (const auto &[k, v] : kWithValue)
+        all.push_back(k);
+    for (const auto &[k, v] : kFlags)
+        all.push_back(k);
     for (size_t i = 0; i < args.size(); ++i) {
         std::string a = args[i];
         if (a.size() < 2 || a[0] != '-')
@@ -64,22 +76,33 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
         }
         if (auto f = kFlags.find(name); f != kFlags.end()) {
             const std::string &n = f->second;
-            if (n == "nographic") c.nographic = true;
-            else if (n == "version") c.version = true;
-            else if (n == "help") c.help = true;
-            else if (n == "list-modules") c.list_modules = true;
-            else if (n == "rebuild-index") c.rebuild_index = true;
-            else if (n == "dry-run") c.dry_run = true;
-            else if (n == "manifest-schema") c.manifest_schema = true;
+            if (n == "nographic")
+                c.nographic = true;
+            else if (n == "version")
+                c.version = true;
+            else if (n == "help")
+                c.help = true;
+            else if (n == "list-modules")
+                c.list_modules = true;
+            else if (n == "rebuild-index")
+                c.rebuild_index = true;
+            else if (n == "dry-run")
+                c.dry_run = true;
+            else if (n == "manifest-schema")
+                c.manifest_schema = true;
             continue;
         }
         auto o = kWithValue.find(name);
         if (o == kWithValue.end())
-            throw Error(a + ": invalid option" + did_you_mean(name, all) + "; see keel --help for the valid ones");
+            throw Error(a + ": invalid option" + did_you_mean(name, all) +
+                        "; see keel --help for the valid ones");
         std::string v;
-        if (has_inline) v = inline_value;
-        else if (i + 1 < args.size()) v = args[++i];
-        else throw Error(a + ": requires an argument");
+        if (has_inline)
+            v = inline_value;
+        else if (i + 1 < args.size())
+            v = args[++i];
+        else
+            throw Error(a + ": requires an argument");
         const std::string &n = o->second;
         if (n == "machine") {
             c.machine = v;

@@ -7,16 +7,17 @@
 
 #include "manifest.h"
 
-namespace keel {
+namespace keel
+{
 
 struct RunConfig {
     std::string machine; // -M NAME or FILE.yaml
     ManifestOverrides overrides;
     bool nographic = false;
-    std::vector<std::string> serial;  // -serial, in order: serial0, serial1, ...
-    std::vector<std::string> chardev; // -chardev
-    std::string log_items;            // -d
-    std::string log_file;             // -D
+    std::vector<std::string> serial;      // -serial, in order: serial0, serial1, ...
+    std::vector<std::string> chardev;     // -chardev
+    std::string log_items;                // -d
+    std::string log_file;                 // -D
     std::vector<std::string> device_help; // -device help / -device TYPE,help
     bool dry_run = false;
     bool list_modules = false;

@@ -5,7 +5,8 @@
 #include <cstdarg>
 #include <cstdio>
 
-namespace keel {
+namespace keel
+{
 
 std::string Location::str() const
 {

@@ -5,7 +5,8 @@
 #include <stdexcept>
 #include <string>
 
-namespace keel {
+namespace keel
+{
 
 // A place in a manifest (or on the command line) that an error points at.
 struct Location {
@@ -20,7 +21,8 @@ struct Location {
 
 // The kernel's only exception type. what() is the complete user-facing
 // message, already prefixed with its location where there is one.
-class Error : public std::runtime_error {
+class Error : public std::runtime_error
+{
   public:
     explicit Error(const std::string &msg) : std::runtime_error(msg) {}
     Error(const Location &loc, const std::string &msg);

@@ -4,7 +4,8 @@
 
 #include "error.h"
 
-namespace keel {
+namespace keel
+{
 
 const KeelServices *kernel_services(); // services.cpp
 
@@ -23,7 +24,10 @@ Kernel::~Kernel()
     loop_.stop();
 }
 
-const KeelServices *Kernel::services() const { return kernel_services(); }
+const KeelServices *Kernel::services() const
+{
+    return kernel_services();
+}
 
 void Kernel::declare_chardev(ChardevSpec spec)
 {
@@ -76,8 +80,10 @@ Kernel::Pending Kernel::wait_requests(int timeout_ms)
 {
     std::unique_lock<std::mutex> g(req_lock_);
     auto ready = [&] { return pending_.shutdown || pending_.reset; };
-    if (timeout_ms < 0) req_cv_.wait(g, ready);
-    else req_cv_.wait_for(g, std::chrono::milliseconds(timeout_ms), ready);
+    if (timeout_ms < 0)
+        req_cv_.wait(g, ready);
+    else
+        req_cv_.wait_for(g, std::chrono::milliseconds(timeout_ms), ready);
     Pending p = pending_;
     pending_ = Pending{};
     return p;

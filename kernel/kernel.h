@@ -16,9 +16,11 @@
 #include "main_loop.h"
 #include "registry.h"
 
-namespace keel {
+namespace keel
+{
 
-class Kernel {
+class Kernel
+{
   public:
     Kernel();
     ~Kernel();

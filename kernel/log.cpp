@@ -13,9 +13,11 @@
 #include "error.h"
 #include "util.h"
 
-namespace keel {
+namespace keel
+{
 
-namespace {
+namespace
+{
 
 const LogCategory kCategories[] = {
     {"in_asm", KEEL_LOG_IN_ASM, "show target assembly code for each compiled TB"},
@@ -46,10 +48,12 @@ uint32_t parse_log_mask(const std::string &spec)
 {
     uint32_t mask = 0;
     std::vector<std::string> names;
-    for (const auto &c : kCategories) names.emplace_back(c.name);
+    for (const auto &c : kCategories)
+        names.emplace_back(c.name);
     for (const auto &item : split(spec, ',')) {
         if (item == "all") {
-            for (const auto &c : kCategories) mask |= c.mask;
+            for (const auto &c : kCategories)
+                mask |= c.mask;
             continue;
         }
         bool found = false;
@@ -68,13 +72,20 @@ uint32_t parse_log_mask(const std::string &spec)
 std::string log_help()
 {
     std::string out = "Log items (comma separated):\n";
-    for (const auto &c : kCategories) out += strprintf("%-13s %s\n", c.name, c.help);
+    for (const auto &c : kCategories)
+        out += strprintf("%-13s %s\n", c.name, c.help);
     out += strprintf("%-13s %s\n", "all", "all of the above");
     return out;
 }
 
-void log_set_mask(uint32_t mask) { g_mask.store(mask, std::memory_order_relaxed); }
-uint32_t log_mask() { return g_mask.load(std::memory_order_relaxed); }
+void log_set_mask(uint32_t mask)
+{
+    g_mask.store(mask, std::memory_order_relaxed);
+}
+uint32_t log_mask()
+{
+    return g_mask.load(std::memory_order_relaxed);
+}
 
 void log_set_file(const std::string &path)
 {

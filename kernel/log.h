@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <string>
 
-namespace keel {
+namespace keel
+{
 
 struct LogCategory {
     const char *name;
@@ -21,7 +22,10 @@ std::string log_help();
 
 void log_set_mask(uint32_t mask);
 uint32_t log_mask();
-inline bool log_enabled(uint32_t category) { return (log_mask() & category) != 0; }
+inline bool log_enabled(uint32_t category)
+{
+    return (log_mask() & category) != 0;
+}
 // -D: where category logs go (stderr by default). Throws keel::Error if it cannot be opened.
 void log_set_file(const std::string &path);
 // Write to the log (the -D file or stderr).

@@ -25,13 +25,18 @@ keel::IrqOutputGroup *KeelObject::find_outputs(std::string_view group)
     return nullptr;
 }
 
-const KeelDeviceOps *KeelObject::ops() const { return type && type->info ? type->info->ops : nullptr; }
+const KeelDeviceOps *KeelObject::ops() const
+{
+    return type && type->info ? type->info->ops : nullptr;
+}
 
-namespace keel {
+namespace keel
+{
 
 void forget_timers_of(KeelObject *obj); // services.cpp
 
-namespace {
+namespace
+{
 
 // A hook of the ops table, or nullptr if the module's table is too old to have it.
 template <typename F> F hook(const KeelDeviceOps *ops, F KeelDeviceOps::*member, size_t end_offset)
@@ -39,11 +44,18 @@ template <typename F> F hook(const KeelDeviceOps *ops, F KeelDeviceOps::*member,
     if (!ops || ops->size < end_offset) return nullptr;
     return ops->*member;
 }
-#define KEEL_HOOK(ops, field) hook(ops, &KeelDeviceOps::field, offsetof(KeelDeviceOps, field) + sizeof(void *))
+#define KEEL_HOOK(ops, field) \
+    hook(ops, &KeelDeviceOps::field, offsetof(KeelDeviceOps, field) + sizeof(void *))
 
-std::string group_label(const std::string &g) { return g.empty() ? "default" : "'" + g + "'"; }
+std::string group_label(const std::string &g)
+{
+    return g.empty() ? "default" : "'" + g + "'";
+}
 
-std::string span(uint64_t base, uint64_t size) { return format_hex(base) + "-" + format_hex(base + size - 1); }
+std::string span(uint64_t base, uint64_t size)
+{
+    return format_hex(base) + "-" + format_hex(base + size - 1);
+}
 
 } // namespace
 
@@ -64,8 +76,10 @@ Machine::~Machine()
         for (auto &w : o.windows)
             if (w.mapped) root_->remove_subregion(*w.region);
     }
-    for (auto &m : memory_) root_->remove_subregion(*m);
-    for (auto &o : objects_) std::free(o->state);
+    for (auto &m : memory_)
+        root_->remove_subregion(*m);
+    for (auto &o : objects_)
+        std::free(o->state);
 }
 
 KeelObject *Machine::find(std::string_view name)
@@ -94,16 +108,25 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
             text = p.default_value;
         } else {
             if (p.required())
-                throw Error(loc, "device '" + o.name + "' (" + o.type->name + ") needs property '" + p.name + "'");
+                throw Error(loc,
+                            "device '" + o.name + "' (" + o.type->name + ") needs property '" + p.name + "'");
             continue; // stays zero / NULL
         }
         void *slot = base + p.offset;
         switch (p.type) {
-        case KEEL_PROP_BOOL: *static_cast<bool *>(slot) = std::get<bool>(v); break;
-        case KEEL_PROP_INT: *static_cast<int64_t *>(slot) = std::get<int64_t>(v); break;
+        case KEEL_PROP_BOOL:
+            *static_cast<bool *>(slot) = std::get<bool>(v);
+            break;
+        case KEEL_PROP_INT:
+            *static_cast<int64_t *>(slot) = std::get<int64_t>(v);
+            break;
         case KEEL_PROP_UINT:
-        case KEEL_PROP_SIZE: *static_cast<uint64_t *>(slot) = std::get<uint64_t>(v); break;
-        case KEEL_PROP_ENUM: *static_cast<int32_t *>(slot) = static_cast<int32_t>(std::get<uint64_t>(v)); break;
+        case KEEL_PROP_SIZE:
+            *static_cast<uint64_t *>(slot) = std::get<uint64_t>(v);
+            break;
+        case KEEL_PROP_ENUM:
+            *static_cast<int32_t *>(slot) = static_cast<int32_t>(std::get<uint64_t>(v));
+            break;
         case KEEL_PROP_STRING:
             o.strings.push_back(std::make_unique<std::string>(std::get<std::string>(v)));
             *static_cast<const char **>(slot) = o.strings.back()->c_str();
@@ -113,7 +136,8 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
             KeelObject *t = find(target);
             if (!t) {
                 std::vector<std::string> names;
-                for (auto &x : objects_) names.push_back(x->name);
+                for (auto &x : objects_)
+                    names.push_back(x->name);
                 throw Error(loc, "property '" + p.name + "' of device '" + o.name + "' links to '" + target +
                                      "', which is not a device" + did_you_mean(target, names));
             }
@@ -140,19 +164,22 @@ void Machine::map_windows(KeelObject &o)
     if (o.windows.size() != reg.size()) {
         Location loc = reg.empty() ? o.spec->loc : reg.back().loc;
         if (reg.size() < o.windows.size())
-            throw Error(loc, strprintf("device '%s' (%s) has %zu register window(s) but 'reg' gives %zu address(es)",
-                                       o.name.c_str(), o.type->name.c_str(), o.windows.size(), reg.size()));
-        throw Error(reg[o.windows.size()].loc,
-                    strprintf("device '%s' (%s) has %zu register window(s); this address has no window to map",
-                              o.name.c_str(), o.type->name.c_str(), o.windows.size()));
+            throw Error(
+                loc, strprintf("device '%s' (%s) has %zu register window(s) but 'reg' gives %zu address(es)",
+                               o.name.c_str(), o.type->name.c_str(), o.windows.size(), reg.size()));
+        throw Error(
+            reg[o.windows.size()].loc,
+            strprintf("device '%s' (%s) has %zu register window(s); this address has no window to map",
+                      o.name.c_str(), o.type->name.c_str(), o.windows.size()));
     }
     for (size_t i = 0; i < reg.size(); ++i) {
         Window &w = o.windows[i];
         uint64_t size = w.region->size();
         if (reg[i].size && *reg[i].size != size)
-            throw Error(reg[i].loc, strprintf("device '%s' (%s): window %zu is %s bytes, not %s as 'reg' says",
-                                              o.name.c_str(), o.type->name.c_str(), i, format_hex(size, 1).c_str(),
-                                              format_hex(*reg[i].size, 1).c_str()));
+            throw Error(reg[i].loc,
+                        strprintf("device '%s' (%s): window %zu is %s bytes, not %s as 'reg' says",
+                                  o.name.c_str(), o.type->name.c_str(), i, format_hex(size, 1).c_str(),
+                                  format_hex(*reg[i].size, 1).c_str()));
         if (reg[i].base > UINT64_MAX - (size - 1))
             throw Error(reg[i].loc, "device '" + o.name + "': window does not fit below 2^64");
         // Overlaps are checked here rather than in the manifest: a window's
@@ -169,8 +196,9 @@ void Machine::map_windows(KeelObject &o)
                 uint64_t osz = ow.region->size();
                 if (reg[i].base <= ow.base + (osz - 1) && ow.base <= reg[i].base + (size - 1))
                     throw Error(reg[i].loc, "device '" + o.name + "' window " + span(reg[i].base, size) +
-                                                " overlaps device '" + other->name + "' " + span(ow.base, osz) +
-                                                " (at " + other->spec->reg[j].loc.str() + ")");
+                                                " overlaps device '" + other->name + "' " +
+                                                span(ow.base, osz) + " (at " + other->spec->reg[j].loc.str() +
+                                                ")");
             }
         }
         try {
@@ -191,26 +219,30 @@ void Machine::wire(KeelObject &o)
         for (size_t i = 0; i < refs.size(); ++i) {
             const IrqRef &r = refs[i];
             if (i >= have)
-                throw Error(r.loc, strprintf("device '%s' (%s) has %zu %s interrupt output(s); '%s' has no line to connect",
-                                             o.name.c_str(), o.type->name.c_str(), have, group_label(group).c_str(),
-                                             r.str().c_str()));
+                throw Error(
+                    r.loc,
+                    strprintf("device '%s' (%s) has %zu %s interrupt output(s); '%s' has no line to connect",
+                              o.name.c_str(), o.type->name.c_str(), have, group_label(group).c_str(),
+                              r.str().c_str()));
             KeelObject *t = find(r.device);
             if (!t) throw Error(r.loc, "irq target '" + r.str() + "' names no device");
             IrqInputGroup *in = t->find_inputs(r.group);
             if (!in) {
                 std::vector<std::string> groups;
-                for (auto &g : t->inputs) groups.push_back(g->name.empty() ? "N" : g->name);
-                throw Error(r.loc, "irq target '" + r.str() + "': device '" + t->name + "' (" + t->type->name +
-                                       ") has no " + group_label(r.group) + " interrupt inputs" +
+                for (auto &g : t->inputs)
+                    groups.push_back(g->name.empty() ? "N" : g->name);
+                throw Error(r.loc, "irq target '" + r.str() + "': device '" + t->name + "' (" +
+                                       t->type->name + ") has no " + group_label(r.group) +
+                                       " interrupt inputs" +
                                        (groups.empty() ? "" : " (it has: " + join(groups, ", ") + ")"));
             }
             if (r.index >= in->count)
-                throw Error(r.loc, strprintf("irq target '%s': device '%s' (%s) has %s inputs 0..%u", r.str().c_str(),
-                                             t->name.c_str(), t->type->name.c_str(), group_label(r.group).c_str(),
-                                             in->count - 1));
+                throw Error(r.loc, strprintf("irq target '%s': device '%s' (%s) has %s inputs 0..%u",
+                                             r.str().c_str(), t->name.c_str(), t->type->name.c_str(),
+                                             group_label(r.group).c_str(), in->count - 1));
             if (const KeelIrqLine *prev = in->driven_by[r.index])
-                throw Error(r.loc, "irq target '" + r.str() + "' is already driven by device '" + prev->owner->name +
-                                       "'");
+                throw Error(r.loc, "irq target '" + r.str() + "' is already driven by device '" +
+                                       prev->owner->name + "'");
             KeelIrqLine *line = out->lines[i].get();
             line->target = in;
             line->target_index = r.index;
@@ -225,8 +257,9 @@ void Machine::wire(KeelObject &o)
             for (auto &g : o.outputs)
                 if (!g.name.empty()) names.push_back(g.name);
             Location loc = refs.empty() ? o.spec->loc : refs.front().loc;
-            throw Error(loc, "device '" + o.name + "' (" + o.type->name + ") has no interrupt output group '" +
-                                 group + "'" + did_you_mean(group, names));
+            throw Error(loc, "device '" + o.name + "' (" + o.type->name +
+                                 ") has no interrupt output group '" + group + "'" +
+                                 did_you_mean(group, names));
         }
         connect(group, refs);
     }
@@ -269,19 +302,22 @@ void Machine::build()
     for (auto &o : objects_) {
         KeelError err;
         if (auto f = KEEL_HOOK(o->ops(), init); f && f(o.get(), o->state, &err) != KEEL_OK)
-            throw Error(o->spec->loc, "device '" + o->name + "' (" + o->type->name +
-                                          ") failed to initialise: " + (err.is_set ? err.message : "no reason given"));
+            throw Error(o->spec->loc,
+                        "device '" + o->name + "' (" + o->type->name +
+                            ") failed to initialise: " + (err.is_set ? err.message : "no reason given"));
     }
-    for (auto &o : objects_) set_properties(*o, o->spec->props);
+    for (auto &o : objects_)
+        set_properties(*o, o->spec->props);
     for (auto &o : objects_) {
         KeelError err;
         if (auto f = KEEL_HOOK(o->ops(), realize); f && f(o.get(), o->state, &err) != KEEL_OK)
-            throw Error(o->spec->loc, "device '" + o->name + "' (" + o->type->name +
-                                          "): " + (err.is_set ? err.message : "realize failed, no reason given"));
+            throw Error(o->spec->loc, "device '" + o->name + "' (" + o->type->name + "): " +
+                                          (err.is_set ? err.message : "realize failed, no reason given"));
         o->realized = true;
         map_windows(*o);
     }
-    for (auto &o : objects_) wire(*o);
+    for (auto &o : objects_)
+        wire(*o);
     reset(KEEL_RESET_COLD);
 }
 
@@ -301,13 +337,13 @@ std::string Machine::describe()
     if (spec_.cpus) out << "  cpus: " << spec_.cpus->count << " x " << spec_.cpus->type << "\n";
     out << "/machine\n";
     for (const auto &m : spec_.memory)
-        out << "  /machine/" << m.name << "  " << m.kind << " " << span(m.base, m.size) << " (" << format_size(m.size)
-            << ")\n";
+        out << "  /machine/" << m.name << "  " << m.kind << " " << span(m.base, m.size) << " ("
+            << format_size(m.size) << ")\n";
     for (const auto &o : objects_) {
         const TypeRecord &t = *o->type;
         std::string file = t.module_file.substr(t.module_file.rfind('/') + 1);
-        out << "  " << o->path << "  " << t.name << " (module " << t.module_name << " " << t.module_version << ", "
-            << file << ")\n";
+        out << "  " << o->path << "  " << t.name << " (module " << t.module_name << " " << t.module_version
+            << ", " << file << ")\n";
         for (size_t i = 0; i < o->windows.size(); ++i)
             out << "    reg[" << i << "]  " << span(o->windows[i].base, o->windows[i].region->size()) << "\n";
         for (const auto &g : o->outputs)
@@ -318,8 +354,9 @@ std::string Machine::describe()
                     for (auto &x : objects_)
                         for (auto &ig : x->inputs)
                             if (ig.get() == l->target) to = x.get();
-                    out << (to ? to->name : "?") << "." << (l->target->name.empty() ? "" : l->target->name + "[")
-                        << l->target_index << (l->target->name.empty() ? "" : "]") << "\n";
+                    out << (to ? to->name : "?") << "."
+                        << (l->target->name.empty() ? "" : l->target->name + "[") << l->target_index
+                        << (l->target->name.empty() ? "" : "]") << "\n";
                 } else {
                     out << "(not connected)\n";
                 }
@@ -328,7 +365,9 @@ std::string Machine::describe()
             const PropSetting *set = nullptr;
             for (const auto &s : o->spec->props)
                 if (s.name == p.name) set = &s;
-            std::string v = set ? format_prop_value(p, set->value) : p.has_default ? p.default_value : "(unset)";
+            std::string v = set             ? format_prop_value(p, set->value)
+                            : p.has_default ? p.default_value
+                                            : "(unset)";
             out << "    " << p.name << " = " << v << (set ? "" : p.has_default ? "  (default)" : "") << "\n";
         }
     }

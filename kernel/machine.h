@@ -14,7 +14,8 @@
 #include "memory.h"
 #include "registry.h"
 
-namespace keel {
+namespace keel
+{
 class Machine;
 struct IrqInputGroup;
 } // namespace keel
@@ -29,7 +30,8 @@ struct KeelIrqLine {
     int level = 0;
 };
 
-namespace keel {
+namespace keel
+{
 
 struct IrqInputGroup {
     std::string name; // "" = default group
@@ -76,9 +78,11 @@ struct KeelObject {
     const KeelDeviceOps *ops() const;
 };
 
-namespace keel {
+namespace keel
+{
 
-class Machine {
+class Machine
+{
   public:
     Machine(Registry &registry, MachineSpec spec, ChardevResolver chardevs);
     ~Machine();

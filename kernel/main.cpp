@@ -18,7 +18,8 @@
 
 using namespace keel;
 
-namespace {
+namespace
+{
 
 std::string exe_prefix()
 {
@@ -57,7 +58,8 @@ void list_machines()
     }
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
-    for (const auto &n : names) std::printf("%s\n", n.c_str());
+    for (const auto &n : names)
+        std::printf("%s\n", n.c_str());
 }
 
 void list_modules(Registry &reg)
@@ -65,9 +67,10 @@ void list_modules(Registry &reg)
     std::printf("%-16s %-8s %-9s %-5s %s\n", "NAME", "KIND", "VERSION", "ABI", "FILE");
     for (const auto &m : reg.modules()) {
         if (!m->ok) continue;
-        std::printf("%-16s %-8s %-9s %u.%-3u %s\n", m->name.c_str(), m->kind.c_str(), m->version.c_str(), m->abi_major,
-                    m->abi_minor, m->file.c_str());
-        for (const auto &t : m->types) std::printf("    type %s\n", t.c_str());
+        std::printf("%-16s %-8s %-9s %u.%-3u %s\n", m->name.c_str(), m->kind.c_str(), m->version.c_str(),
+                    m->abi_major, m->abi_minor, m->file.c_str());
+        for (const auto &t : m->types)
+            std::printf("    type %s\n", t.c_str());
     }
     bool header = false;
     for (const auto &m : reg.modules()) {
@@ -90,16 +93,19 @@ void device_help(Registry &reg, const std::string &what)
         return;
     }
     const TypeSchema *t = reg.find_type(what);
-    if (!t) throw Error("-device " + what + ",help: unknown device type '" + what + "'" +
-                        did_you_mean(what, reg.type_names()));
-    std::printf("%s options (module %s %s):\n", t->name.c_str(), t->module_name.c_str(), t->module_version.c_str());
+    if (!t)
+        throw Error("-device " + what + ",help: unknown device type '" + what + "'" +
+                    did_you_mean(what, reg.type_names()));
+    std::printf("%s options (module %s %s):\n", t->name.c_str(), t->module_name.c_str(),
+                t->module_version.c_str());
     for (const auto &p : t->props) {
         std::string lhs = "  " + p.name + "=<" + prop_type_name(p.type) + ">";
         std::string rhs = p.doc;
         if (p.type == KEEL_PROP_ENUM) rhs += " (" + join(p.enum_values, "/") + ")";
         if (p.flags & KEEL_PROPF_RANGE) {
             if (p.type == KEEL_PROP_INT)
-                rhs += strprintf(" [%lld..%lld]", static_cast<long long>(p.min), static_cast<long long>(p.max));
+                rhs +=
+                    strprintf(" [%lld..%lld]", static_cast<long long>(p.min), static_cast<long long>(p.max));
             else
                 rhs += strprintf(" [%llu..%llu]", static_cast<unsigned long long>(p.min),
                                  static_cast<unsigned long long>(p.max));
@@ -139,7 +145,8 @@ int run(const std::vector<std::string> &args)
     bool acted = false;
     if (cfg.rebuild_index) {
         size_t ok = 0;
-        for (const auto &m : reg.modules()) ok += m->ok;
+        for (const auto &m : reg.modules())
+            ok += m->ok;
         std::printf("indexed %zu module(s) (%zu refused) in %s\n", ok, reg.modules().size() - ok,
                     join(reg.search_path(), ":").c_str());
         acted = true;
@@ -171,14 +178,17 @@ int run(const std::vector<std::string> &args)
     }
 
     MachineSpec spec = load_manifest(cfg.machine, config_dirs(), cfg.overrides, reg);
-    for (const auto &c : spec.chardevs) k.declare_chardev(c);
+    for (const auto &c : spec.chardevs)
+        k.declare_chardev(c);
     for (size_t i = 0; i < serial.size(); ++i)
-        if (serial[i] != "none") k.declare_chardev(parse_serial_option(serial[i], "serial" + std::to_string(i)));
+        if (serial[i] != "none")
+            k.declare_chardev(parse_serial_option(serial[i], "serial" + std::to_string(i)));
     k.set_dry_run(cfg.dry_run);
 
-    auto machine = std::make_unique<Machine>(reg, std::move(spec), [&k](const std::string &id, const Location &loc) {
-        return k.chardev(id, loc);
-    });
+    auto machine =
+        std::make_unique<Machine>(reg, std::move(spec), [&k](const std::string &id, const Location &loc) {
+            return k.chardev(id, loc);
+        });
     Machine *m = machine.get();
     k.set_machine(std::move(machine));
     {
@@ -190,7 +200,8 @@ int run(const std::vector<std::string> &args)
         return 0;
     }
     if (!m->spec().cpus)
-        throw Error("machine '" + m->spec().name + "' has no CPUs to run; give it a 'cpus:' section, or use --dry-run "
+        throw Error("machine '" + m->spec().name +
+                    "' has no CPUs to run; give it a 'cpus:' section, or use --dry-run "
                     "to inspect it");
     throw Error("no accelerator module is available to run the CPUs of machine '" + m->spec().name + "'");
 }
@@ -203,8 +214,10 @@ int main(int argc, char **argv)
     try {
         return run(args);
     } catch (const Error &e) {
-        if (e.located()) std::fprintf(stderr, "%s\n", e.what());
-        else std::fprintf(stderr, "keel: %s\n", e.what());
+        if (e.located())
+            std::fprintf(stderr, "%s\n", e.what());
+        else
+            std::fprintf(stderr, "keel: %s\n", e.what());
         return 1;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "keel: internal error: %s\n", e.what());

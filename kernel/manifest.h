@@ -10,7 +10,8 @@
 #include "error.h"
 #include "schema.h"
 
-namespace keel {
+namespace keel
+{
 
 // One property as written: the raw text (scalar) and where it was written.
 struct PropSetting {

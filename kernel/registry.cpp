@@ -18,18 +18,25 @@
 #include "manifest.h"
 #include "util.h"
 
-namespace keel {
+namespace keel
+{
 
-namespace {
+namespace
+{
 
 const char *kind_name(uint32_t kind)
 {
     switch (kind) {
-    case KEEL_MODULE_DEVICE: return "device";
-    case KEEL_MODULE_ACCEL: return "accel";
-    case KEEL_MODULE_MACHINE: return "machine";
-    case KEEL_MODULE_BLOCK: return "block";
-    default: return nullptr;
+    case KEEL_MODULE_DEVICE:
+        return "device";
+    case KEEL_MODULE_ACCEL:
+        return "accel";
+    case KEEL_MODULE_MACHINE:
+        return "machine";
+    case KEEL_MODULE_BLOCK:
+        return "block";
+    default:
+        return nullptr;
     }
 }
 
@@ -37,15 +44,20 @@ const char *kind_name(uint32_t kind)
 size_t storage_size(KeelPropType t)
 {
     switch (t) {
-    case KEEL_PROP_BOOL: return sizeof(bool);
-    case KEEL_PROP_INT: return sizeof(int64_t);
+    case KEEL_PROP_BOOL:
+        return sizeof(bool);
+    case KEEL_PROP_INT:
+        return sizeof(int64_t);
     case KEEL_PROP_UINT:
-    case KEEL_PROP_SIZE: return sizeof(uint64_t);
-    case KEEL_PROP_ENUM: return sizeof(int32_t);
+    case KEEL_PROP_SIZE:
+        return sizeof(uint64_t);
+    case KEEL_PROP_ENUM:
+        return sizeof(int32_t);
     case KEEL_PROP_STRING:
     case KEEL_PROP_LINK:
     case KEEL_PROP_CHARDEV:
-    case KEEL_PROP_DRIVE: return sizeof(void *);
+    case KEEL_PROP_DRIVE:
+        return sizeof(void *);
     }
     return 0;
 }
@@ -73,10 +85,14 @@ std::string esc(const std::string &s)
 {
     std::string out;
     for (char c : s) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\t') out += "\\t";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -116,7 +132,8 @@ TypeSchema schema_from_info(const KeelDeviceTypeInfo &info)
         s.min = p.min;
         s.max = p.max;
         if (p.enum_values)
-            for (const char *const *e = p.enum_values; *e; ++e) s.enum_values.emplace_back(*e);
+            for (const char *const *e = p.enum_values; *e; ++e)
+                s.enum_values.emplace_back(*e);
         s.link_type = p.link_type ? p.link_type : "";
         s.offset = p.offset;
         t.props.push_back(std::move(s));
@@ -141,8 +158,8 @@ std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
 {
     if (!info) return "register_device() called with NULL";
     if (info->size < offsetof(KeelDeviceTypeInfo, reserved))
-        return strprintf("device type descriptor is %zu bytes, smaller than the %zu bytes of ABI 1.0", info->size,
-                         offsetof(KeelDeviceTypeInfo, reserved));
+        return strprintf("device type descriptor is %zu bytes, smaller than the %zu bytes of ABI 1.0",
+                         info->size, offsetof(KeelDeviceTypeInfo, reserved));
     if (!valid_name(info->name))
         return strprintf("invalid device type name '%s' (use lower-case letters, digits, '-', '_', '.')",
                          info->name ? info->name : "(null)");
@@ -152,8 +169,10 @@ std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
     if (const TypeRecord *other = registry->find_record(tn); check_others && other && other->module != module)
         return strprintf("type '%s' is already provided by %s (module %s %s)", tn.c_str(),
                          other->module ? other->module->file.c_str() : "the kernel",
-                         other->module ? other->module->name.c_str() : "", other->module ? other->module->version.c_str() : "");
-    if (info->n_properties && !info->properties) return "type '" + tn + "' declares properties but gives no table";
+                         other->module ? other->module->name.c_str() : "",
+                         other->module ? other->module->version.c_str() : "");
+    if (info->n_properties && !info->properties)
+        return "type '" + tn + "' declares properties but gives no table";
     if (info->ops && info->ops->size < offsetof(KeelDeviceOps, init))
         return "type '" + tn + "' has a device ops table with an invalid size";
     size_t state = info->instance_size;
@@ -167,8 +186,8 @@ std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
         size_t sz = storage_size(p.type);
         if (!sz) return where + strprintf(": unknown property type %d", static_cast<int>(p.type));
         if (p.offset + sz > state || p.offset % sz != 0)
-            return where + strprintf(": offset %zu does not fit a %s in the %zu-byte instance state", p.offset,
-                                     prop_type_name(p.type), state);
+            return where + strprintf(": offset %zu does not fit a %s in the %zu-byte instance state",
+                                     p.offset, prop_type_name(p.type), state);
         if (p.type == KEEL_PROP_ENUM && (!p.enum_values || !p.enum_values[0]))
             return where + ": enum without values";
         if (p.default_value) {
@@ -224,7 +243,8 @@ std::vector<std::string> Registry::default_search_path()
         p = p.substr(0, p.rfind('/')); // prefix
         dirs.push_back(p + "/lib/keel");
     }
-    if (const char *home = std::getenv("HOME"); home && *home) dirs.push_back(std::string(home) + "/.local/lib/keel");
+    if (const char *home = std::getenv("HOME"); home && *home)
+        dirs.push_back(std::string(home) + "/.local/lib/keel");
     return dirs;
 }
 
@@ -233,9 +253,12 @@ std::string Registry::index_path(const std::string &dir)
     if (::access(dir.c_str(), W_OK) == 0) return dir + "/modules.index";
     // Not writable (an installed prefix): keep the index in the user's cache.
     std::string cache;
-    if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x) cache = x;
-    else if (const char *h = std::getenv("HOME"); h && *h) cache = std::string(h) + "/.cache";
-    else return dir + "/modules.index";
+    if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
+        cache = x;
+    else if (const char *h = std::getenv("HOME"); h && *h)
+        cache = std::string(h) + "/.cache";
+    else
+        return dir + "/modules.index";
     std::string key = dir;
     for (auto &c : key)
         if (c == '/') c = '_';
@@ -279,11 +302,12 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
     if (!valid_name(mi->name))
         return fail(strprintf("module has an invalid name '%s'", mi->name ? mi->name : "(null)"));
     rec.name = mi->name;
-    if (!kind_name(mi->kind)) return fail(strprintf("module '%s' has an unknown kind %u", mi->name, mi->kind));
+    if (!kind_name(mi->kind))
+        return fail(strprintf("module '%s' has an unknown kind %u", mi->name, mi->kind));
     rec.kind = kind_name(mi->kind);
     if (!mi->version || !semver_valid(mi->version))
-        return fail(strprintf("module '%s' has an invalid version '%s' (expected MAJOR.MINOR.PATCH)", mi->name,
-                              mi->version ? mi->version : "(null)"));
+        return fail(strprintf("module '%s' has an invalid version '%s' (expected MAJOR.MINOR.PATCH)",
+                              mi->name, mi->version ? mi->version : "(null)"));
     rec.version = mi->version;
     rec.description = mi->description ? mi->description : "";
     rec.license = mi->license ? mi->license : "";
@@ -299,7 +323,9 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
     KeelError err;
     int rc = mi->init(&scan.base, &err);
     if (rc != KEEL_OK || !scan.error.empty()) {
-        std::string why = !scan.error.empty() ? scan.error : err.is_set ? err.message : "init returned an error";
+        std::string why = !scan.error.empty() ? scan.error
+                          : err.is_set        ? err.message
+                                              : "init returned an error";
         return fail(strprintf("module '%s' failed to initialise: %s", mi->name, why.c_str()));
     }
 
@@ -317,13 +343,17 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
             continue;
         }
         auto it = types_.find(t->name);
-        if (it != types_.end() && it->second->module == &rec) it->second->info = t->info; // now loaded
-        else types_.emplace(t->name, std::move(t));
+        if (it != types_.end() && it->second->module == &rec)
+            it->second->info = t->info; // now loaded
+        else
+            types_.emplace(t->name, std::move(t));
     }
     rec.ok = true;
     rec.error.clear();
-    if (keep_loaded) rec.handle = h;
-    else ::dlclose(h);
+    if (keep_loaded)
+        rec.handle = h;
+    else
+        ::dlclose(h);
     return true;
 }
 
@@ -354,7 +384,8 @@ void Registry::scan_dir(const std::string &dir, bool force)
             TypeRecord *curt = nullptr;
             while (std::getline(in, line)) {
                 auto f = split(line, '\t');
-                for (auto &x : f) x = unesc(x);
+                for (auto &x : f)
+                    x = unesc(x);
                 if (f[0] == "module" && f.size() == 13) {
                     auto m = std::make_unique<ModuleRecord>();
                     m->file = f[1];
@@ -417,15 +448,18 @@ void Registry::scan_dir(const std::string &dir, bool force)
             std::string n = e->d_name;
             if (n == "." || n == "..") continue;
             std::string full = d + "/" + n;
-            if (n.rfind("libkeel-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".so") files.push_back(full);
-            else if (recurse && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)) subdirs.push_back(full);
+            if (n.rfind("libkeel-", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == ".so")
+                files.push_back(full);
+            else if (recurse && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN))
+                subdirs.push_back(full);
         }
         ::closedir(dp);
         return subdirs;
     };
     char real[PATH_MAX];
     std::string rdir = ::realpath(dir.c_str(), real) ? real : dir;
-    for (auto &sub : list(rdir, true)) list(sub, false);
+    for (auto &sub : list(rdir, true))
+        list(sub, false);
     std::sort(files.begin(), files.end());
 
     bool changed = force || indexed.size() != files.size();
@@ -458,7 +492,6 @@ void Registry::scan_dir(const std::string &dir, bool force)
         modules_.push_back(std::move(rec));
     }
     if (!changed) return;
-
 
     // Write the index: only what is intrinsic to each module (conflicts with
     // other directories depend on the search path and are worked out at load).
@@ -499,7 +532,8 @@ void Registry::publish(ModuleRecord &m, TypeList types)
 {
     m.intrinsic_ok = m.ok;
     m.schemas.clear();
-    for (const auto &t : types) m.schemas.push_back(*t);
+    for (const auto &t : types)
+        m.schemas.push_back(*t);
     if (!m.ok) return;
     // The first module on the search path to provide a type wins; a later
     // one is refused whole, so a type never comes from two places.
@@ -508,7 +542,8 @@ void Registry::publish(ModuleRecord &m, TypeList types)
             m.ok = false;
             m.error = strprintf("%s: type '%s' is already provided by %s (module %s %s)", m.file.c_str(),
                                 t->name.c_str(), o->module ? o->module->file.c_str() : "the kernel",
-                                o->module ? o->module->name.c_str() : "", o->module ? o->module->version.c_str() : "");
+                                o->module ? o->module->name.c_str() : "",
+                                o->module ? o->module->version.c_str() : "");
             return;
         }
     }
@@ -560,12 +595,16 @@ const TypeRecord *Registry::find_record(std::string_view name) const
     return it == types_.end() ? nullptr : it->second.get();
 }
 
-const TypeSchema *Registry::find_type(std::string_view name) const { return find_record(name); }
+const TypeSchema *Registry::find_type(std::string_view name) const
+{
+    return find_record(name);
+}
 
 std::vector<std::string> Registry::type_names() const
 {
     std::vector<std::string> out;
-    for (const auto &[n, t] : types_) out.push_back(n);
+    for (const auto &[n, t] : types_)
+        out.push_back(n);
     return out;
 }
 

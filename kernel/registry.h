@@ -12,7 +12,8 @@
 
 #include "schema.h"
 
-namespace keel {
+namespace keel
+{
 
 // One module file the registry knows of (from an index or a scan).
 struct ModuleRecord {
@@ -37,7 +38,8 @@ struct TypeRecord : TypeSchema {
     ModuleRecord *module = nullptr;
 };
 
-class Registry : public SchemaProvider {
+class Registry : public SchemaProvider
+{
   public:
     explicit Registry(const KeelServices *services);
     ~Registry() override;

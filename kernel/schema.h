@@ -10,7 +10,8 @@
 
 #include <keel/device.h>
 
-namespace keel {
+namespace keel
+{
 
 struct PropSchema {
     std::string name;
@@ -45,14 +46,16 @@ struct TypeSchema {
     std::vector<std::string> prop_names() const
     {
         std::vector<std::string> out;
-        for (const auto &p : props) out.push_back(p.name);
+        for (const auto &p : props)
+            out.push_back(p.name);
         return out;
     }
 };
 
 // Where manifest validation learns which types exist. The registry
 // implements it from the module index (no module is loaded to validate).
-class SchemaProvider {
+class SchemaProvider
+{
   public:
     virtual ~SchemaProvider() = default;
     virtual const TypeSchema *find_type(std::string_view name) const = 0;

@@ -11,9 +11,11 @@
 #include "log.h"
 #include "util.h"
 
-namespace keel {
+namespace keel
+{
 
-namespace {
+namespace
+{
 
 std::string vformat(const char *fmt, va_list ap)
 {
@@ -44,7 +46,10 @@ void svc_error_set(KeelError *err, const char *fmt, ...)
     set_err(err, msg);
 }
 
-std::string prefix(KeelObject *obj) { return obj ? obj->path + ": " : std::string(); }
+std::string prefix(KeelObject *obj)
+{
+    return obj ? obj->path + ": " : std::string();
+}
 
 void svc_log(KeelObject *obj, KeelLogLevel level, const char *fmt, ...)
 {
@@ -67,12 +72,27 @@ void svc_log_mask(KeelObject *obj, uint32_t category, const char *fmt, ...)
     log_write(prefix(obj) + msg);
 }
 
-bool svc_log_enabled(uint32_t category) { return log_enabled(category); }
+bool svc_log_enabled(uint32_t category)
+{
+    return log_enabled(category);
+}
 
-const char *svc_object_name(KeelObject *obj) { return obj ? obj->name.c_str() : ""; }
-const char *svc_object_path(KeelObject *obj) { return obj ? obj->path.c_str() : ""; }
-const char *svc_object_type(KeelObject *obj) { return obj && obj->type ? obj->type->name.c_str() : ""; }
-void *svc_object_state(KeelObject *obj) { return obj ? obj->state : nullptr; }
+const char *svc_object_name(KeelObject *obj)
+{
+    return obj ? obj->name.c_str() : "";
+}
+const char *svc_object_path(KeelObject *obj)
+{
+    return obj ? obj->path.c_str() : "";
+}
+const char *svc_object_type(KeelObject *obj)
+{
+    return obj && obj->type ? obj->type->name.c_str() : "";
+}
+void *svc_object_state(KeelObject *obj)
+{
+    return obj ? obj->state : nullptr;
+}
 
 constexpr unsigned kMaxWindows = 16;
 
@@ -83,7 +103,8 @@ int add_window(KeelObject *dev, unsigned index, const char *name, KeelError *err
     if (dev->realized) return set_err(err, "register windows must be created in realize"), KEEL_ERR;
     if (index >= kMaxWindows) return set_err(err, strprintf("window index %u is too large", index)), KEEL_ERR;
     if (dev->windows.size() <= index) dev->windows.resize(index + 1);
-    if (dev->windows[index].region) return set_err(err, strprintf("window %u created twice", index)), KEEL_ERR;
+    if (dev->windows[index].region)
+        return set_err(err, strprintf("window %u created twice", index)), KEEL_ERR;
     std::string rname = dev->name + (name && *name ? "." + std::string(name) : "");
     try {
         auto r = make(rname);
@@ -95,15 +116,15 @@ int add_window(KeelObject *dev, unsigned index, const char *name, KeelError *err
     return KEEL_OK;
 }
 
-int svc_device_init_mmio(KeelObject *dev, unsigned index, const char *name, uint64_t size, const KeelMemoryOps *ops,
-                         void *opaque, KeelError *err)
+int svc_device_init_mmio(KeelObject *dev, unsigned index, const char *name, uint64_t size,
+                         const KeelMemoryOps *ops, void *opaque, KeelError *err)
 {
     return add_window(dev, index, name, err,
                       [&](const std::string &n) { return MemoryRegion::mmio(n, size, ops, opaque); });
 }
 
-int svc_device_init_ram(KeelObject *dev, unsigned index, const char *name, uint64_t size, bool readonly, void **host,
-                        KeelError *err)
+int svc_device_init_ram(KeelObject *dev, unsigned index, const char *name, uint64_t size, bool readonly,
+                        void **host, KeelError *err)
 {
     int rc = add_window(dev, index, name, err, [&](const std::string &n) {
         return readonly ? MemoryRegion::rom(n, size) : MemoryRegion::ram(n, size);
@@ -132,14 +153,19 @@ KeelMemResult svc_dma_write(KeelObject *dev, uint64_t addr, const void *buf, uin
     return dev->machine->system_memory().write_buf(addr, buf, len);
 }
 
-std::string group_name(const char *name) { return name ? name : ""; }
+std::string group_name(const char *name)
+{
+    return name ? name : "";
+}
 
-int svc_irq_init_inputs(KeelObject *dev, const char *name, unsigned count, KeelIrqHandler handler, void *opaque,
-                        KeelError *err)
+int svc_irq_init_inputs(KeelObject *dev, const char *name, unsigned count, KeelIrqHandler handler,
+                        void *opaque, KeelError *err)
 {
     std::string g = group_name(name);
-    if (!dev || !handler || count == 0) return set_err(err, "irq_init_inputs: needs a handler and count > 0"), KEEL_ERR;
-    if (dev->find_inputs(g)) return set_err(err, "interrupt input group '" + g + "' declared twice"), KEEL_ERR;
+    if (!dev || !handler || count == 0)
+        return set_err(err, "irq_init_inputs: needs a handler and count > 0"), KEEL_ERR;
+    if (dev->find_inputs(g))
+        return set_err(err, "interrupt input group '" + g + "' declared twice"), KEEL_ERR;
     auto grp = std::make_unique<IrqInputGroup>();
     grp->name = g;
     grp->count = count;
@@ -150,11 +176,14 @@ int svc_irq_init_inputs(KeelObject *dev, const char *name, unsigned count, KeelI
     return KEEL_OK;
 }
 
-int svc_irq_init_outputs(KeelObject *dev, const char *name, unsigned count, KeelIrqLine **lines, KeelError *err)
+int svc_irq_init_outputs(KeelObject *dev, const char *name, unsigned count, KeelIrqLine **lines,
+                         KeelError *err)
 {
     std::string g = group_name(name);
-    if (!dev || !lines || count == 0) return set_err(err, "irq_init_outputs: needs lines and count > 0"), KEEL_ERR;
-    if (dev->find_outputs(g)) return set_err(err, "interrupt output group '" + g + "' declared twice"), KEEL_ERR;
+    if (!dev || !lines || count == 0)
+        return set_err(err, "irq_init_outputs: needs lines and count > 0"), KEEL_ERR;
+    if (dev->find_outputs(g))
+        return set_err(err, "interrupt output group '" + g + "' declared twice"), KEEL_ERR;
     IrqOutputGroup grp;
     grp.name = g;
     for (unsigned i = 0; i < count; ++i) {
@@ -176,7 +205,10 @@ void svc_irq_set(KeelIrqLine *line, int level)
     if (line->target) line->target->handler(line->target->opaque, line->target_index, line->level);
 }
 
-size_t svc_chardev_write(KeelChardev *chr, const uint8_t *buf, size_t len) { return chr ? chr->write(buf, len) : len; }
+size_t svc_chardev_write(KeelChardev *chr, const uint8_t *buf, size_t len)
+{
+    return chr ? chr->write(buf, len) : len;
+}
 
 void svc_chardev_set_handlers(KeelChardev *chr, const KeelChardevHandlers *h, void *opaque)
 {
@@ -188,7 +220,10 @@ void svc_chardev_accept_input(KeelChardev *chr)
     if (chr) chr->accept_input();
 }
 
-int64_t svc_clock_get_ns(KeelClockType clock) { return kernel().timers().now(clock); }
+int64_t svc_clock_get_ns(KeelClockType clock)
+{
+    return kernel().timers().now(clock);
+}
 
 // Which object owns each timer, so a timer a device forgot to free is freed
 // with the object (and never fires into freed state).
@@ -224,7 +259,10 @@ void svc_timer_free(KeelTimer *t)
     kernel().timers().free(t);
 }
 
-void svc_system_request(KeelSystemRequest req, int status) { kernel().request(req, status); }
+void svc_system_request(KeelSystemRequest req, int status)
+{
+    kernel().request(req, status);
+}
 
 const KeelServices kServices = {
     sizeof(KeelServices),
@@ -259,7 +297,10 @@ const KeelServices kServices = {
 
 } // namespace
 
-const KeelServices *kernel_services() { return &kServices; }
+const KeelServices *kernel_services()
+{
+    return &kServices;
+}
 
 void forget_timers_of(KeelObject *obj)
 {

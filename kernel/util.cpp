@@ -7,14 +7,17 @@
 
 #include "error.h"
 
-namespace keel {
+namespace keel
+{
 
-namespace {
+namespace
+{
 
 std::string lower(std::string_view s)
 {
     std::string out(s);
-    for (auto &c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto &c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
@@ -25,9 +28,12 @@ std::optional<uint64_t> parse_uint(std::string_view s)
     unsigned base = 10;
     if (s.size() > 2 && s[0] == '0') {
         char p = static_cast<char>(std::tolower(static_cast<unsigned char>(s[1])));
-        if (p == 'x') base = 16;
-        else if (p == 'o') base = 8;
-        else if (p == 'b') base = 2;
+        if (p == 'x')
+            base = 16;
+        else if (p == 'o')
+            base = 8;
+        else if (p == 'b')
+            base = 2;
         if (base != 10) s.remove_prefix(2);
     }
     if (s.empty() || s.front() == '_' || s.back() == '_') return std::nullopt;
@@ -35,10 +41,14 @@ std::optional<uint64_t> parse_uint(std::string_view s)
     for (char c : s) {
         if (c == '_') continue;
         unsigned d;
-        if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-        else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-        else return std::nullopt;
+        if (c >= '0' && c <= '9')
+            d = static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = static_cast<unsigned>(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = static_cast<unsigned>(c - 'A' + 10);
+        else
+            return std::nullopt;
         if (d >= base) return std::nullopt;
         if (v > (UINT64_MAX - d) / base) return std::nullopt; // overflow
         v = v * base + d;
@@ -67,20 +77,34 @@ std::optional<uint64_t> parse_size(std::string_view s)
 {
     std::string l = lower(s);
     std::string_view v(l);
-    if (v.size() > 2 && v.substr(v.size() - 2) == "ib") v.remove_suffix(2);
+    if (v.size() > 2 && v.substr(v.size() - 2) == "ib")
+        v.remove_suffix(2);
     else if (v.size() > 1 && v.back() == 'b' && !(v.size() > 2 && v[0] == '0' && v[1] == 'x') &&
              !std::isdigit(static_cast<unsigned char>(v[v.size() - 2])))
         v.remove_suffix(1); // "128MB" but not "0x1b" or "11b"
     unsigned shift = 0;
     if (!v.empty() && !(v.size() > 2 && v[0] == '0' && v[1] == 'x')) {
         switch (v.back()) {
-        case 'k': shift = 10; break;
-        case 'm': shift = 20; break;
-        case 'g': shift = 30; break;
-        case 't': shift = 40; break;
-        case 'p': shift = 50; break;
-        case 'e': shift = 60; break;
-        default: break;
+        case 'k':
+            shift = 10;
+            break;
+        case 'm':
+            shift = 20;
+            break;
+        case 'g':
+            shift = 30;
+            break;
+        case 't':
+            shift = 40;
+            break;
+        case 'p':
+            shift = 50;
+            break;
+        case 'e':
+            shift = 60;
+            break;
+        default:
+            break;
         }
         if (shift) v.remove_suffix(1);
     }
@@ -117,7 +141,8 @@ std::string format_hex(uint64_t v, int width)
 size_t edit_distance(std::string_view a, std::string_view b)
 {
     std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t j = 0; j <= b.size(); ++j)
+        prev[j] = j;
     for (size_t i = 1; i <= a.size(); ++i) {
         cur[0] = i;
         for (size_t j = 1; j <= b.size(); ++j) {
@@ -156,7 +181,8 @@ std::vector<std::string> split(std::string_view s, char delim)
     size_t start = 0;
     for (;;) {
         size_t pos = s.find(delim, start);
-        out.emplace_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
+        out.emplace_back(
+            s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
         if (pos == std::string_view::npos) break;
         start = pos + 1;
     }

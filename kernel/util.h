@@ -8,7 +8,8 @@
 #include <string_view>
 #include <vector>
 
-namespace keel {
+namespace keel
+{
 
 // Unsigned integer: decimal, 0x hex, 0o octal, 0b binary; '_' separators allowed.
 std::optional<uint64_t> parse_uint(std::string_view s);

@@ -20,9 +20,14 @@ static const KeelPropertyInfo abi_props[] = {
 #define TYPE_NAME "abi-good"
 #endif
 
-static const KeelDeviceTypeInfo abi_type = {
-    sizeof(KeelDeviceTypeInfo), TYPE_NAME, "ABI test device", sizeof(AbiState), abi_props,
-    KEEL_ARRAY_SIZE(abi_props), NULL, {0}};
+static const KeelDeviceTypeInfo abi_type = {sizeof(KeelDeviceTypeInfo),
+                                            TYPE_NAME,
+                                            "ABI test device",
+                                            sizeof(AbiState),
+                                            abi_props,
+                                            KEEL_ARRAY_SIZE(abi_props),
+                                            NULL,
+                                            {0}};
 
 #ifdef ABI_CASE_bad_default
 static const KeelPropertyInfo bad_props[] = {
@@ -44,29 +49,59 @@ static int abi_init(KeelRegistrar *reg, KeelError *err)
 #endif
 }
 
-#if defined(ABI_CASE_good) || defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b) || defined(ABI_CASE_init_fails) || \
-    defined(ABI_CASE_bad_default)
+#if defined(ABI_CASE_good) || defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b) || \
+    defined(ABI_CASE_init_fails) || defined(ABI_CASE_bad_default)
 KEEL_MODULE("abi", KEEL_MODULE_DEVICE, "1.2.3", "ABI test module", "MIT", abi_init)
 #elif defined(ABI_CASE_no_symbol)
 /* A shared object with keel-looking contents but no entry point. */
 KEEL_HIDDEN const KeelServices *keel_services = NULL;
-KEEL_EXPORT int keel_something_else(void) { return abi_init(NULL, NULL); }
+KEEL_EXPORT int keel_something_else(void)
+{
+    return abi_init(NULL, NULL);
+}
 #else
 /* Hand-written descriptors, each wrong in one way. */
 KEEL_HIDDEN const KeelServices *keel_services = NULL;
 #if !defined(ABI_CASE_null_info)
 static const KeelModuleInfo info = {
 #if defined(ABI_CASE_wrong_major)
-    KEEL_ABI_MAJOR + 1, 0, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", abi_init, {0},
+    KEEL_ABI_MAJOR + 1, 0,   sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT",
+    abi_init,           {0},
 #elif defined(ABI_CASE_newer_minor)
-    KEEL_ABI_MAJOR, KEEL_ABI_MINOR + 1, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", abi_init,
+    KEEL_ABI_MAJOR,
+    KEEL_ABI_MINOR + 1,
+    sizeof(KeelModuleInfo),
+    KEEL_MODULE_DEVICE,
+    "abi",
+    "1.0.0",
+    "",
+    "MIT",
+    abi_init,
     {0},
 #elif defined(ABI_CASE_small_struct)
     KEEL_ABI_MAJOR, KEEL_ABI_MINOR, 16, KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", abi_init, {0},
 #elif defined(ABI_CASE_null_init)
-    KEEL_ABI_MAJOR, KEEL_ABI_MINOR, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "1.0.0", "", "MIT", NULL, {0},
+    KEEL_ABI_MAJOR,
+    KEEL_ABI_MINOR,
+    sizeof(KeelModuleInfo),
+    KEEL_MODULE_DEVICE,
+    "abi",
+    "1.0.0",
+    "",
+    "MIT",
+    NULL,
+    {0},
 #elif defined(ABI_CASE_bad_version)
-    KEEL_ABI_MAJOR, KEEL_ABI_MINOR, sizeof(KeelModuleInfo), KEEL_MODULE_DEVICE, "abi", "one", "", "MIT", abi_init, {0},
+    KEEL_ABI_MAJOR,
+    KEEL_ABI_MINOR,
+    sizeof(KeelModuleInfo),
+    KEEL_MODULE_DEVICE,
+    "abi",
+    "one",
+    "",
+    "MIT",
+    abi_init,
+    {0},
 #endif
 };
 #endif

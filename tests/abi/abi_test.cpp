@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The loader against real good and broken modules: exact refusal messages, registry untouched, index behaviour.
+// The loader against real good and broken modules: exact refusal messages, registry untouched, index
+// behaviour.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -13,9 +14,13 @@
 using namespace keel;
 namespace fs = std::filesystem;
 
-namespace {
+namespace
+{
 
-std::string mod(const std::string &name) { return std::string(ABI_MODULE_DIR) + "/libkeel-device-" + name + ".so"; }
+std::string mod(const std::string &name)
+{
+    return std::string(ABI_MODULE_DIR) + "/libkeel-device-" + name + ".so";
+}
 
 struct Snapshot {
     std::vector<std::string> types;
@@ -73,26 +78,31 @@ TEST_CASE("refusals name the file and both versions, and change nothing", "[abi]
     std::string v = std::to_string(KEEL_ABI_MAJOR) + "." + std::to_string(KEEL_ABI_MINOR);
     std::string major_next = std::to_string(KEEL_ABI_MAJOR + 1);
     CHECK(refuse("abi-wrong-major") == mod("abi-wrong-major") + ": module built for keel ABI " + major_next +
-                                           ".0, but this keel provides ABI " + v + "; rebuild the module against keel ABI " +
+                                           ".0, but this keel provides ABI " + v +
+                                           "; rebuild the module against keel ABI " +
                                            std::to_string(KEEL_ABI_MAJOR) + ".x");
     std::string newer = std::to_string(KEEL_ABI_MAJOR) + "." + std::to_string(KEEL_ABI_MINOR + 1);
     CHECK(refuse("abi-newer-minor") == mod("abi-newer-minor") + ": module needs keel ABI " + newer +
                                            ", newer than this keel's ABI " + v +
                                            "; upgrade keel or rebuild the module against ABI " + v);
-    CHECK(refuse("abi-no-symbol") == mod("abi-no-symbol") + ": not a keel module: it does not export 'keel_module_info'");
+    CHECK(refuse("abi-no-symbol") ==
+          mod("abi-no-symbol") + ": not a keel module: it does not export 'keel_module_info'");
     CHECK(refuse("abi-null-info") == mod("abi-null-info") + ": keel_module_info() returned NULL");
     CHECK(refuse("abi-null-init") == mod("abi-null-init") + ": module 'abi' has no init function");
-    CHECK(refuse("abi-small-struct") ==
-          mod("abi-small-struct") + ": module descriptor is 16 bytes, smaller than the " +
-              std::to_string(offsetof(KeelModuleInfo, reserved)) + " bytes of ABI " + std::to_string(KEEL_ABI_MAJOR) +
-              ".0; the module is corrupt or was built against a broken header");
+    CHECK(refuse("abi-small-struct") == mod("abi-small-struct") +
+                                            ": module descriptor is 16 bytes, smaller than the " +
+                                            std::to_string(offsetof(KeelModuleInfo, reserved)) +
+                                            " bytes of ABI " + std::to_string(KEEL_ABI_MAJOR) +
+                                            ".0; the module is corrupt or was built against a broken header");
     CHECK(refuse("abi-bad-version") ==
-          mod("abi-bad-version") + ": module 'abi' has an invalid version 'one' (expected MAJOR.MINOR.PATCH)");
+          mod("abi-bad-version") +
+              ": module 'abi' has an invalid version 'one' (expected MAJOR.MINOR.PATCH)");
     CHECK(refuse("abi-init-fails") ==
           mod("abi-init-fails") + ": module 'abi' failed to initialise: the hardware it needs is missing");
     CHECK(refuse("abi-bad-default") ==
-          mod("abi-bad-default") + ": module 'abi' failed to initialise: type 'abi-bad-default' property 'value': bad "
-                                   "default: value 2000 is out of range 1..1023 for property 'value'");
+          mod("abi-bad-default") +
+              ": module 'abi' failed to initialise: type 'abi-bad-default' property 'value': bad "
+              "default: value 2000 is out of range 1..1023 for property 'value'");
 }
 
 TEST_CASE("a second module registering a taken type name is refused whole", "[abi]")
@@ -102,7 +112,8 @@ TEST_CASE("a second module registering a taken type name is refused whole", "[ab
     REQUIRE(reg.load_module(mod("abi-dup-a"), err));
     Snapshot before(reg);
     CHECK_FALSE(reg.load_module(mod("abi-dup-b"), err));
-    CHECK(err == mod("abi-dup-b") + ": module 'abi' failed to initialise: type 'abi-shared' is already provided by " +
+    CHECK(err == mod("abi-dup-b") +
+                     ": module 'abi' failed to initialise: type 'abi-shared' is already provided by " +
                      mod("abi-dup-a") + " (module abi 1.2.3)");
     CHECK(Snapshot(reg) == before);
     CHECK(reg.find_record("abi-shared")->module->file == mod("abi-dup-a"));

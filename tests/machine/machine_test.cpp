@@ -10,7 +10,8 @@
 
 using namespace keel;
 
-namespace {
+namespace
+{
 
 Registry &test_registry()
 {
@@ -134,8 +135,10 @@ TEST_CASE("mistakes found when the machine is built point at the manifest", "[ma
 {
     // `msg` is the expected message after "FILE:", with FILE standing for the manifest's path.
     auto expect = [](const std::string &body, std::string msg) {
-        TempManifest f("keel: 1\nname: t\nmemory:\n  - { name: ram, base: 0x80000000, size: 64K }\ndevices:\n" + body);
-        for (size_t p; (p = msg.find("FILE")) != std::string::npos;) msg.replace(p, 4, f.path);
+        TempManifest f(
+            "keel: 1\nname: t\nmemory:\n  - { name: ram, base: 0x80000000, size: 64K }\ndevices:\n" + body);
+        for (size_t p; (p = msg.find("FILE")) != std::string::npos;)
+            msg.replace(p, 4, f.path);
         Registry &reg = test_registry();
         MachineSpec spec = load_manifest(f.path, {}, {}, reg);
         Machine m(reg, std::move(spec), nullptr);

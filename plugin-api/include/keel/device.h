@@ -43,9 +43,9 @@ typedef enum KeelPropType {
 
 /** Property flags. Since: ABI 1.0 */
 enum {
-    KEEL_PROPF_REQUIRED = 1u << 0,  /* the manifest must set it */
-    KEEL_PROPF_RANGE = 1u << 1,     /* min/max apply (INT: as int64_t, UINT/SIZE: as uint64_t) */
-    KEEL_PROPF_SETTABLE = 1u << 2,  /* may change after realize (qom-set); ops.property_changed is told */
+    KEEL_PROPF_REQUIRED = 1u << 0, /* the manifest must set it */
+    KEEL_PROPF_RANGE = 1u << 1,    /* min/max apply (INT: as int64_t, UINT/SIZE: as uint64_t) */
+    KEEL_PROPF_SETTABLE = 1u << 2, /* may change after realize (qom-set); ops.property_changed is told */
 };
 
 /**
@@ -150,9 +150,11 @@ typedef struct KeelDeviceTypeInfo {
  * such as KEEL_PROPF_REQUIRED or KEEL_PROPF_SETTABLE.
  * Since: ABI 1.0
  */
+/* clang-format off */
 #define KEEL_PROP_FULL(name_, type_, flags_, State, field, def, doc_, min_, max_, enums_, link_) \
-    {(name_), (type_), (flags_), offsetof(State, field), (def), (doc_), (uint64_t)(min_),          \
-     (uint64_t)(max_), (enums_), (link_), {0, 0, 0, 0}}
+    {(name_), (type_), (flags_), offsetof(State, field), (def), (doc_), (uint64_t)(min_), (uint64_t)(max_), \
+     (enums_), (link_), {0, 0, 0, 0}}
+/* clang-format on */
 /** Since: ABI 1.0 */
 #define KEEL_PROP_BOOL(name, State, field, def, doc) \
     KEEL_PROP_FULL(name, KEEL_PROP_BOOL, 0, State, field, def, doc, 0, 0, NULL, NULL)
@@ -160,8 +162,9 @@ typedef struct KeelDeviceTypeInfo {
 #define KEEL_PROP_INT(name, State, field, def, doc) \
     KEEL_PROP_FULL(name, KEEL_PROP_INT, 0, State, field, def, doc, 0, 0, NULL, NULL)
 /** Since: ABI 1.0 */
-#define KEEL_PROP_INT_RANGE(name, State, field, def, lo, hi, doc) \
-    KEEL_PROP_FULL(name, KEEL_PROP_INT, KEEL_PROPF_RANGE, State, field, def, doc, (int64_t)(lo), (int64_t)(hi), NULL, NULL)
+#define KEEL_PROP_INT_RANGE(name, State, field, def, lo, hi, doc)                                \
+    KEEL_PROP_FULL(name, KEEL_PROP_INT, KEEL_PROPF_RANGE, State, field, def, doc, (int64_t)(lo), \
+                   (int64_t)(hi), NULL, NULL)
 /** Since: ABI 1.0 */
 #define KEEL_PROP_UINT(name, State, field, def, doc) \
     KEEL_PROP_FULL(name, KEEL_PROP_UINT, 0, State, field, def, doc, 0, 0, NULL, NULL)

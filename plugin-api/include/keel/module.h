@@ -90,21 +90,27 @@ extern KEEL_HIDDEN const KeelServices *keel_services;
  *   KEEL_MODULE("mydev", KEEL_MODULE_DEVICE, "1.0.0", "My device", "MIT", my_init)
  * Since: ABI 1.0
  */
-#define KEEL_MODULE(name_, kind_, version_, description_, license_, init_)                    \
-    KEEL_HIDDEN const KeelServices *keel_services = NULL;                                       \
-    static int keel_module_init_(KeelRegistrar *reg_, KeelError *err_)                          \
-    {                                                                                           \
-        keel_services = reg_->services;                                                         \
-        return init_(reg_, err_);                                                               \
-    }                                                                                           \
-    static const KeelModuleInfo keel_module_info_ = {                                           \
-        KEEL_ABI_MAJOR, KEEL_ABI_MINOR, (uint32_t)sizeof(KeelModuleInfo), (uint32_t)(kind_),    \
-        (name_), (version_), (description_), (license_), keel_module_init_,                     \
-        {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}};                                      \
-    KEEL_EXTERN_C KEEL_EXPORT const KeelModuleInfo *keel_module_info(void);                     \
-    KEEL_EXTERN_C KEEL_EXPORT const KeelModuleInfo *keel_module_info(void)                      \
-    {                                                                                           \
-        return &keel_module_info_;                                                              \
+#define KEEL_MODULE(name_, kind_, version_, description_, license_, init_)                              \
+    KEEL_HIDDEN const KeelServices *keel_services = NULL;                                               \
+    static int keel_module_init_(KeelRegistrar *reg_, KeelError *err_)                                  \
+    {                                                                                                   \
+        keel_services = reg_->services;                                                                 \
+        return init_(reg_, err_);                                                                       \
+    }                                                                                                   \
+    static const KeelModuleInfo keel_module_info_ = {KEEL_ABI_MAJOR,                                    \
+                                                     KEEL_ABI_MINOR,                                    \
+                                                     (uint32_t)sizeof(KeelModuleInfo),                  \
+                                                     (uint32_t)(kind_),                                 \
+                                                     (name_),                                           \
+                                                     (version_),                                        \
+                                                     (description_),                                    \
+                                                     (license_),                                        \
+                                                     keel_module_init_,                                 \
+                                                     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}}; \
+    KEEL_EXTERN_C KEEL_EXPORT const KeelModuleInfo *keel_module_info(void);                             \
+    KEEL_EXTERN_C KEEL_EXPORT const KeelModuleInfo *keel_module_info(void)                              \
+    {                                                                                                   \
+        return &keel_module_info_;                                                                      \
     }
 
 KEEL_EXTERN_C_END

@@ -71,8 +71,8 @@ typedef struct KeelServices {
      * Create RAM (or ROM if @readonly: guest writes are ignored) window
      * @index of @dev, host-backed; *@host receives the pointer to its bytes.
      */
-    int (*device_init_ram)(KeelObject *dev, unsigned index, const char *name, uint64_t size,
-                           bool readonly, void **host, KeelError *err);
+    int (*device_init_ram)(KeelObject *dev, unsigned index, const char *name, uint64_t size, bool readonly,
+                           void **host, KeelError *err);
     /** Base address and size of @dev's window @index; KEEL_ERR if it has none. */
     int (*device_get_reg)(KeelObject *dev, unsigned index, uint64_t *base, uint64_t *size);
     /** DMA: read @len bytes of guest physical memory at @addr. */
