@@ -119,6 +119,12 @@ void device_help(Registry &reg, const std::string &what)
 int run(const std::vector<std::string> &args)
 {
     RunConfig cfg = parse_command_line(args);
+    if (cfg.log_items == "help") {
+        std::fputs(log_help().c_str(), stdout);
+        return 0;
+    }
+    if (!cfg.log_items.empty()) log_set_mask(parse_log_mask(cfg.log_items));
+    if (!cfg.log_file.empty()) log_set_file(cfg.log_file);
     if (cfg.help) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
@@ -127,12 +133,6 @@ int run(const std::vector<std::string> &args)
         std::printf("keel version %s (module ABI %d.%d)\n", KEEL_VERSION, KEEL_ABI_MAJOR, KEEL_ABI_MINOR);
         return 0;
     }
-    if (cfg.log_items == "help") {
-        std::fputs(log_help().c_str(), stdout);
-        return 0;
-    }
-    if (!cfg.log_items.empty()) log_set_mask(parse_log_mask(cfg.log_items));
-    if (!cfg.log_file.empty()) log_set_file(cfg.log_file);
     if (cfg.machine == "help" || cfg.machine == "?") {
         list_machines();
         return 0;

@@ -120,7 +120,7 @@ TEST_CASE("a machine reset restores device registers", "[machine]")
     CHECK(rd(*m, 0x2008) == 0x55);
 }
 
-TEST_CASE("-device adds a wired device to a manifest", "[machine][cli]")
+TEST_CASE("a -device option adds a wired device to a manifest", "[machine][cli]")
 {
     ManifestOverrides ov;
     ov.devices.push_back("test-reg,id=extra,reg=0x5000,irq=intc.7,reset-value=9");
@@ -159,18 +159,18 @@ TEST_CASE("mistakes found when the machine is built point at the manifest", "[ma
            "6:29: device 'a' (test-reg): window 0 is 0x1000 bytes, not 0x2000 as 'reg' says");
     expect("  i: { type: test-intc, reg: 0x1000, properties: { id: 1, num-inputs: 4 } }\n"
            "  a: { type: test-reg, reg: 0x2000, irq: i.4 }\n",
-           "7:46: irq target 'i.4': device 'i' (test-intc) has default inputs 0..3");
+           "7:42: irq target 'i.4': device 'i' (test-intc) has default inputs 0..3");
     expect("  i: { type: test-intc, reg: 0x1000, properties: { id: 1 } }\n"
            "  a: { type: test-reg, reg: 0x2000, irq: [i.1, i.2] }\n",
-           "7:52: device 'a' (test-reg) has 1 default interrupt output(s); 'i.2' has no line to connect");
+           "7:48: device 'a' (test-reg) has 1 default interrupt output(s); 'i.2' has no line to connect");
     expect("  i: { type: test-intc, reg: 0x1000, properties: { id: 1 } }\n"
            "  a: { type: test-reg, reg: 0x2000, irq: i.1 }\n"
            "  b: { type: test-reg, reg: 0x3000, irq: i.1 }\n",
-           "8:46: irq target 'i.1' is already driven by device 'a'");
+           "8:42: irq target 'i.1' is already driven by device 'a'");
     expect("  i: { type: test-intc, reg: 0x1000, properties: { id: 1 } }\n"
            "  a: { type: test-reg, reg: 0x2000, irq: a.0 }\n",
-           "7:46: irq target 'a.0': device 'a' (test-reg) has no default interrupt inputs");
+           "7:42: irq target 'a.0': device 'a' (test-reg) has no default interrupt inputs");
     expect("  i: { type: test-intc, reg: 0x1000, properties: { id: 1 } }\n"
            "  a: { type: test-reg, reg: 0x2000, irq: i.mni }\n",
-           "7:46: irq target 'i.mni': device 'i' (test-intc) has no 'mni' interrupt inputs (it has: N, nmi)");
+           "7:42: irq target 'i.mni': device 'i' (test-intc) has no 'mni' interrupt inputs (it has: N, nmi)");
 }

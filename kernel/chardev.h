@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+// Character backends (null, stdio, file, socket) behind the C ABI's KeelChardev, and QEMU-style option
+// parsing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <keel/chardev.h>
+
+#include "main_loop.h"
+#include "manifest.h"
+
+// The C ABI's opaque chardev. Output comes from device code; input is
+// delivered on the main loop thread, holding keel::big_lock(), as
+// can_receive() -> receive() of at most that many bytes. When can_receive()
+// says 0 the backend keeps what it has buffered and stops reading its source
+// until accept_input(), so no byte is lost or duplicated.
+struct KeelChardev {
+  public:
+    virtual ~KeelChardev();
+    KeelChardev(const KeelChardev &) = delete;
+    KeelChardev &operator=(const KeelChardev &) = delete;
+
+    // From device code, any thread (normally holding the big lock). Never
+    // blocks for long; output is dropped while nobody is connected (QEMU's
+    // wait=off). Returns how many bytes were consumed (written or dropped).
+    virtual size_t write(const uint8_t *buf, size_t len) = 0;
+
+    // Install the front end (h == nullptr removes it). Only the fields inside
+    // h->size are read, so older modules keep working. A socket with a client
+    // already connected reports OPENED to the new front end.
+    void set_handlers(const KeelChardevHandlers *h, void *opaque);
+    // The front end can take input again: resume delivery. Thread-safe.
+    void accept_input();
+
+    const std::string &id() const { return id_; }
+    // "stdio", "file:out.txt", "socket unix:/tmp/s (server)", "null"
+    virtual std::string describe() const = 0;
+    // Sockets: whether a client is connected; other backends: true.
+    virtual bool connected() const { return true; }
+
+  protected:
+    explicit KeelChardev(std::string id);
+
+    // For backends, with the big lock held.
+    size_t fe_can_receive();
+    void fe_receive(const uint8_t *buf, size_t len);
+    void fe_event(KeelChardevEvent ev);
+
+    // Called by set_handlers()/accept_input() (any thread) so a backend
+    // holding buffered input retries delivery.
+    virtual void input_wanted() {}
+    virtual void handlers_changed() { input_wanted(); }
+
+  private:
+    std::string id_;
+    KeelChardevHandlers handlers_{};
+    void *opaque_ = nullptr;
+    bool has_handlers_ = false;
+};
+
+namespace keel
+{
+
+// -chardev BACKEND,id=ID[,path=P][,host=H,port=N][,server=on|off][,wait=on|off][,append=on][,signal=on|off]
+// Booleans are normalised to "on"/"off". Throws keel::Error starting with
+// "-chardev ARG: " naming what is wrong and what is valid.
+ChardevSpec parse_chardev_option(std::string_view arg);
+
+// -serial stdio | null | none | file:PATH | unix:PATH[,server=on,wait=off]
+//         | tcp:[HOST]:PORT[,server=on,wait=off] | chardev:ID
+// chardev:ID gives backend "alias" with options {"target": ID}; none gives
+// backend "none" (opened as null). unix:/tcp: give backend "socket".
+ChardevSpec parse_serial_option(std::string_view arg, std::string id);
+
+// Open a backend: null, none, stdio, file, socket (server=on; wait=on, the
+// QEMU default for servers, blocks here until the first client connects).
+// Input sources attach to loop's context. Throws keel::Error located at
+// spec.loc (when valid) for bad options, unbindable sockets, unopenable files.
+std::unique_ptr<KeelChardev> open_chardev(const ChardevSpec &spec, MainLoop &loop);
+
+} // namespace keel
