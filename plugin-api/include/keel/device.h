@@ -142,7 +142,7 @@ typedef struct KeelDeviceTypeInfo {
  * Property schema helpers, for C and C++20 alike:
  *   static const KeelPropertyInfo props[] = {
  *       KEEL_PROP_UINT_RANGE("num-sources", Plic, num_sources, "96", 1, 1023, "interrupt sources"),
- *       KEEL_PROP_CHARDEV_REQ("chardev", Uart, chr, "backend for the serial line"),
+ *       KEEL_PROP_CHARDEV("chardev", Uart, chr, "backend for the serial line"),
  *   };
  */
 /**

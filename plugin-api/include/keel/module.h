@@ -88,6 +88,9 @@ extern KEEL_HIDDEN const KeelServices *keel_services;
  *       return reg->register_device(reg, &my_type, err);
  *   }
  *   KEEL_MODULE("mydev", KEEL_MODULE_DEVICE, "1.0.0", "My device", "MIT", my_init)
+ *
+ * No semicolon after it: the macro ends with a function definition, and a
+ * stray `;` at file scope is a pedantic warning in C.
  * Since: ABI 1.0
  */
 #define KEEL_MODULE(name_, kind_, version_, description_, license_, init_)                              \

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The kernel's service table handed to every module, and inline wrappers to call it. */
+/* The kernel's service table handed to every module. */
 #ifndef KEEL_SERVICES_H
 #define KEEL_SERVICES_H
 
@@ -101,7 +101,7 @@ typedef struct KeelServices {
     /* --- character devices --- */
     /** Send bytes to the backend; returns how many were taken (may be fewer under backpressure). */
     size_t (*chardev_write)(KeelChardev *chr, const uint8_t *buf, size_t len);
-    /** Register (or with @h NULL, remove) the front end's input handlers. */
+    /** Register (or with @h NULL, remove) input handlers; @h must stay valid until removed. */
     void (*chardev_set_handlers)(KeelChardev *chr, const KeelChardevHandlers *h, void *opaque);
     /** Tell the backend the front end can take input again (after can_receive said 0). */
     void (*chardev_accept_input)(KeelChardev *chr);
