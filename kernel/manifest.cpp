@@ -301,7 +301,10 @@ class Loader
         try {
             y = YAML::Load(text);
         } catch (const YAML::ParserException &e) {
-            throw Error(mark_loc(path, e.mark, Location{path, 1, 1}), "YAML syntax error: " + e.msg);
+            // yaml-cpp reports its nesting limit (DeepRecursion) as "bad file".
+            throw Error(mark_loc(path, e.mark, Location{path, 1, 1}),
+                        "YAML syntax error: " +
+                            (e.msg == "bad file" ? std::string("nesting too deep") : e.msg));
         } catch (const YAML::Exception &e) {
             throw Error(mark_loc(path, e.mark, Location{path, 1, 1}), "invalid YAML: " + e.msg);
         }
@@ -323,10 +326,12 @@ class Loader
         } else {
             const Node &v = *ver->value;
             auto n = v.is_scalar() ? parse_uint(v.text) : std::nullopt;
+            if (!v.is_scalar())
+                throw Error(v.loc, std::string("'keel' must be the schema version number, not ") +
+                                       kind_name(v) + " (this keel reads version 1)");
             if (!n)
-                throw Error(v.loc, "invalid manifest schema version '" +
-                                       (v.is_scalar() ? v.text : kind_name(v)) +
-                                       "' (this keel reads version 1)");
+                throw Error(v.loc,
+                            "invalid manifest schema version '" + v.text + "' (this keel reads version 1)");
             if (*n != kSchemaVersion)
                 throw Error(v.loc,
                             strprintf("unsupported manifest schema version %llu (this keel reads version %d)",
