@@ -3,6 +3,9 @@
 // Never link this together with keel-core: both define KeelObject, KeelChardev, KeelTimer, ...
 #include "fake_services.h"
 
+#include "error.h"
+#include "memory.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -12,15 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <functional>
 #include <stdexcept>
 
 using keel::test::DeviceImpl;
 using keel::test::FakeChardev;
-
-struct KeelError {
-    bool is_set = false;
-    std::string message;
-};
 
 struct KeelObject {
     DeviceImpl *impl;
@@ -53,17 +52,18 @@ struct KeelIrqLine {
 namespace keel::test
 {
 
+// A window is the kernel's own MemoryRegion behind a private address space,
+// so modules see exactly the accesses the real bus makes (width checks,
+// splitting, endianness) without a second implementation of it here.
 struct Window {
     bool exists = false;
     std::string name;
     uint64_t size = 0;
-    KeelMemoryOps ops{};
-    void *opaque = nullptr;
-    bool is_ram = false;
-    bool readonly = false;
-    std::vector<uint8_t> ram;
     bool mapped = false;
     uint64_t base = 0;
+    std::unique_ptr<keel::MemoryRegion> region;
+    std::unique_ptr<keel::MemoryRegion> container;
+    std::unique_ptr<keel::AddressSpace> as; // destroyed first: it refers to container
 };
 
 struct InputGroup {
@@ -401,42 +401,37 @@ struct FakeAccess {
     static int device_init_mmio(KeelObject *dev, unsigned index, const char *name, uint64_t size,
                                 const KeelMemoryOps *ops, void *opaque, KeelError *err)
     {
-        // Same checks and normalization as the kernel's MemoryRegion::mmio.
-        if (!ops) return error_set(err, "no ops table"), KEEL_ERR;
-        if (ops->size < offsetof(KeelMemoryOps, reserved))
-            return error_set(err, "ops table size %zu is too small", ops->size), KEEL_ERR;
-        if (!ops->read && !ops->write)
-            return error_set(err, "ops table has neither read nor write"), KEEL_ERR;
-        KeelMemoryOps o{};
-        std::memcpy(&o, ops, std::min(ops->size, sizeof o));
-        o.size = sizeof o;
-        for (uint8_t w : {o.valid_min, o.valid_max, o.impl_min, o.impl_max})
-            if (w && !valid_width(w)) return error_set(err, "bad access width %u in ops", w), KEEL_ERR;
-        if (o.endianness != KEEL_ENDIAN_LITTLE && o.endianness != KEEL_ENDIAN_BIG)
-            return error_set(err, "bad endianness"), KEEL_ERR;
-        if (!o.valid_min) o.valid_min = 1;
-        if (!o.valid_max) o.valid_max = 8;
-        if (o.valid_min > o.valid_max) return error_set(err, "valid_min > valid_max"), KEEL_ERR;
-        if (!o.impl_min) o.impl_min = o.valid_min;
-        if (!o.impl_max) o.impl_max = o.valid_max;
-        if (o.impl_min > o.impl_max) return error_set(err, "impl_min > impl_max"), KEEL_ERR;
+        return add_region(dev, index, name, size, err,
+                          [&] { return keel::MemoryRegion::mmio(name ? name : "", size, ops, opaque); });
+    }
+
+    static int add_region(KeelObject *dev, unsigned index, const char *name, uint64_t size, KeelError *err,
+                          const std::function<std::unique_ptr<keel::MemoryRegion>()> &make)
+    {
+        std::unique_ptr<keel::MemoryRegion> r;
+        try {
+            r = make();
+        } catch (const keel::Error &e) {
+            return error_set(err, "%s", e.what()), KEEL_ERR;
+        }
         Window *w = new_window(dev, index, name, size, err);
         if (!w) return KEEL_ERR;
-        w->ops = o;
-        w->opaque = opaque;
+        w->region = std::move(r);
+        w->container = keel::MemoryRegion::container("window", size);
+        w->container->add_subregion(0, *w->region);
+        w->as = std::make_unique<keel::AddressSpace>("window", *w->container);
         return KEEL_OK;
     }
 
     static int device_init_ram(KeelObject *dev, unsigned index, const char *name, uint64_t size, bool ro,
                                void **host, KeelError *err)
     {
-        Window *w = new_window(dev, index, name, size, err);
-        if (!w) return KEEL_ERR;
-        w->is_ram = true;
-        w->readonly = ro;
-        w->ram.assign(size, 0);
-        if (host) *host = w->ram.data();
-        return KEEL_OK;
+        int rc = add_region(dev, index, name, size, err, [&] {
+            return ro ? keel::MemoryRegion::rom(name ? name : "", size)
+                      : keel::MemoryRegion::ram(name ? name : "", size);
+        });
+        if (rc == KEEL_OK && host) *host = dev->impl->windows[index].region->host();
+        return rc;
     }
 
     static int device_get_reg(KeelObject *dev, unsigned index, uint64_t *base, uint64_t *size)
@@ -755,7 +750,7 @@ std::string FakeDevice::window_name(unsigned w) const
 }
 const KeelMemoryOps &FakeDevice::window_ops(unsigned w) const
 {
-    return FakeAccess::window(*impl_, w).ops;
+    return FakeAccess::window(*impl_, w).region->ops();
 }
 
 void FakeDevice::map(unsigned w, uint64_t base)
@@ -765,94 +760,11 @@ void FakeDevice::map(unsigned w, uint64_t base)
     win.base = base;
 }
 
-namespace
-{
-
-uint64_t width_mask(unsigned w)
-{
-    return w >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * w)) - 1;
-}
-
-uint64_t bswap_width(uint64_t v, unsigned w)
-{
-    return __builtin_bswap64(v) >> (64 - 8 * w);
-}
-
-unsigned byte_shift(const KeelMemoryOps &ops, unsigned w, unsigned j)
-{
-    return 8 * (ops.endianness == KEEL_ENDIAN_BIG ? w - 1 - j : j);
-}
-
-// The kernel's mmio_access (kernel/memory.cpp), so modules see exactly the calls the real bus makes.
-KeelMemResult mmio_access(const Window &r, uint64_t off, unsigned w, uint64_t &value, bool is_write)
-{
-    const KeelMemoryOps &ops = r.ops;
-    if (w != 1 && w != 2 && w != 4 && w != 8) return KEEL_MEM_ACCESS_ERROR;
-    if (off >= r.size || w > r.size - off) return KEEL_MEM_DECODE_ERROR;
-    if (is_write ? !ops.write : !ops.read) return KEEL_MEM_ACCESS_ERROR;
-    if (w < ops.valid_min || w > ops.valid_max) return KEEL_MEM_ACCESS_ERROR;
-    if (!ops.unaligned_ok && (off & (w - 1))) return KEEL_MEM_ACCESS_ERROR;
-
-    if (w >= ops.impl_min && w <= ops.impl_max) {
-        if (is_write) {
-            uint64_t v = value & width_mask(w);
-            if (ops.endianness == KEEL_ENDIAN_BIG) v = bswap_width(v, w);
-            return ops.write(r.opaque, off, w, v);
-        }
-        uint64_t v = 0;
-        KeelMemResult res = ops.read(r.opaque, off, w, &v);
-        v &= width_mask(w);
-        if (ops.endianness == KEEL_ENDIAN_BIG) v = bswap_width(v, w);
-        value = res == KEEL_MEM_OK ? v : 0;
-        return res;
-    }
-
-    unsigned chunk = w > ops.impl_max ? ops.impl_max : ops.impl_min;
-    uint64_t pos = w > ops.impl_max ? off : off & ~uint64_t{chunk - 1};
-    uint64_t end = off + w;
-    uint64_t result = 0;
-    for (; pos < end; pos += chunk) {
-        if (is_write) {
-            uint64_t v = 0;
-            for (unsigned j = 0; j < chunk; ++j)
-                if (pos + j >= off && pos + j < end)
-                    v |= ((value >> (8 * (pos + j - off))) & 0xff) << byte_shift(ops, chunk, j);
-            if (KeelMemResult res = ops.write(r.opaque, pos, chunk, v); res != KEEL_MEM_OK) return res;
-        } else {
-            uint64_t v = 0;
-            if (KeelMemResult res = ops.read(r.opaque, pos, chunk, &v); res != KEEL_MEM_OK) {
-                value = 0;
-                return res;
-            }
-            for (unsigned j = 0; j < chunk; ++j)
-                if (pos + j >= off && pos + j < end)
-                    result |= ((v >> byte_shift(ops, chunk, j)) & 0xff) << (8 * (pos + j - off));
-        }
-    }
-    if (!is_write) value = result;
-    return KEEL_MEM_OK;
-}
-
-KeelMemResult ram_access(Window &r, uint64_t off, unsigned w, uint64_t &value, bool is_write)
-{
-    if (off >= r.size || w > r.size - off || w > 8) return KEEL_MEM_DECODE_ERROR;
-    if (is_write) {
-        if (!r.readonly) std::memcpy(r.ram.data() + off, &value, w);
-    } else {
-        value = 0;
-        std::memcpy(&value, r.ram.data() + off, w);
-    }
-    return KEEL_MEM_OK;
-}
-
-} // namespace
-
 KeelMemResult FakeDevice::read(unsigned w, uint64_t offset, unsigned width, uint64_t *value)
 {
     Window &win = FakeAccess::window(*impl_, w);
     uint64_t v = 0;
-    KeelMemResult r =
-        win.is_ram ? ram_access(win, offset, width, v, false) : mmio_access(win, offset, width, v, false);
+    KeelMemResult r = win.as->read(offset, width, v);
     *value = v;
     return r;
 }
@@ -860,8 +772,7 @@ KeelMemResult FakeDevice::read(unsigned w, uint64_t offset, unsigned width, uint
 KeelMemResult FakeDevice::write(unsigned w, uint64_t offset, unsigned width, uint64_t value)
 {
     Window &win = FakeAccess::window(*impl_, w);
-    return win.is_ram ? ram_access(win, offset, width, value, true)
-                      : mmio_access(win, offset, width, value, true);
+    return win.as->write(offset, width, value);
 }
 
 uint64_t FakeDevice::read(uint64_t offset, unsigned width)
