@@ -2,6 +2,7 @@
 // Errors inside the kernel: source locations and the one exception type; KeelError for the C ABI.
 #pragma once
 
+#include <cstdarg>
 #include <stdexcept>
 #include <string>
 
@@ -35,6 +36,7 @@ class Error : public std::runtime_error
 
 // printf into a std::string.
 std::string strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string vstrprintf(const char *fmt, va_list ap);
 
 } // namespace keel
 

@@ -40,28 +40,6 @@ const char *kind_name(uint32_t kind)
     }
 }
 
-// Bytes a property of this type occupies in the instance state.
-size_t storage_size(KeelPropType t)
-{
-    switch (t) {
-    case KEEL_PROP_BOOL:
-        return sizeof(bool);
-    case KEEL_PROP_INT:
-        return sizeof(int64_t);
-    case KEEL_PROP_UINT:
-    case KEEL_PROP_SIZE:
-        return sizeof(uint64_t);
-    case KEEL_PROP_ENUM:
-        return sizeof(int32_t);
-    case KEEL_PROP_STRING:
-    case KEEL_PROP_LINK:
-    case KEEL_PROP_CHARDEV:
-    case KEEL_PROP_DRIVE:
-        return sizeof(void *);
-    }
-    return 0;
-}
-
 bool valid_name(const char *s)
 {
     if (!s || !*s || !(*s >= 'a' && *s <= 'z')) return false;
@@ -183,7 +161,7 @@ std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
         where = "type '" + tn + "' property '" + p.name + "'";
         for (size_t j = 0; j < i; ++j)
             if (std::strcmp(info->properties[j].name, p.name) == 0) return where + " is declared twice";
-        size_t sz = storage_size(p.type);
+        size_t sz = prop_storage_size(p.type);
         if (!sz) return where + strprintf(": unknown property type %d", static_cast<int>(p.type));
         if (p.offset + sz > state || p.offset % sz != 0)
             return where + strprintf(": offset %zu does not fit a %s in the %zu-byte instance state",

@@ -80,4 +80,27 @@ std::string format_prop_value(const PropSchema &p, const PropValue &v);
 // "bool", "int", "uint", "size", "string", "enum", "link", "chardev", "drive"
 const char *prop_type_name(KeelPropType t);
 
+// Bytes a property of type `t` occupies in the instance state (see
+// <keel/device.h>); 0 for an unknown type.
+inline size_t prop_storage_size(KeelPropType t)
+{
+    switch (t) {
+    case KEEL_PROP_BOOL:
+        return sizeof(bool);
+    case KEEL_PROP_INT:
+        return sizeof(int64_t);
+    case KEEL_PROP_UINT:
+    case KEEL_PROP_SIZE:
+        return sizeof(uint64_t);
+    case KEEL_PROP_ENUM:
+        return sizeof(int32_t);
+    case KEEL_PROP_STRING:
+    case KEEL_PROP_LINK:
+    case KEEL_PROP_CHARDEV:
+    case KEEL_PROP_DRIVE:
+        return sizeof(void *);
+    }
+    return 0;
+}
+
 } // namespace keel

@@ -17,17 +17,6 @@ namespace keel
 namespace
 {
 
-std::string vformat(const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = std::vsnprintf(nullptr, 0, fmt, ap2);
-    va_end(ap2);
-    std::string s(n > 0 ? static_cast<size_t>(n) : 0, '\0');
-    if (n > 0) std::vsnprintf(s.data(), s.size() + 1, fmt, ap);
-    return s;
-}
-
 bool set_err(KeelError *err, const std::string &msg)
 {
     if (err) {
@@ -41,7 +30,7 @@ void svc_error_set(KeelError *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    std::string msg = vformat(fmt, ap);
+    std::string msg = vstrprintf(fmt, ap);
     va_end(ap);
     set_err(err, msg);
 }
@@ -55,7 +44,7 @@ void svc_log(KeelObject *obj, KeelLogLevel level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    std::string msg = vformat(fmt, ap);
+    std::string msg = vstrprintf(fmt, ap);
     va_end(ap);
     static const char *names[] = {"error", "warning", "info", "debug"};
     if (level > KEEL_LOG_WARNING && !log_enabled(KEEL_LOG_GUEST_ERROR | KEEL_LOG_UNIMP)) return;
@@ -67,7 +56,7 @@ void svc_log_mask(KeelObject *obj, uint32_t category, const char *fmt, ...)
     if (!log_enabled(category)) return;
     va_list ap;
     va_start(ap, fmt);
-    std::string msg = vformat(fmt, ap);
+    std::string msg = vstrprintf(fmt, ap);
     va_end(ap);
     log_write(prefix(obj) + msg);
 }

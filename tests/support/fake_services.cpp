@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "memory.h"
+#include "schema.h"
 
 #include <algorithm>
 #include <cctype>
@@ -108,27 +109,6 @@ FakeKernel &kern()
     return *g_kernel;
 }
 
-std::string vformat(const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = std::vsnprintf(nullptr, 0, fmt, ap2);
-    va_end(ap2);
-    std::string s(n > 0 ? static_cast<size_t>(n) : 0, '\0');
-    if (n > 0) std::vsnprintf(s.data(), s.size() + 1, fmt, ap);
-    return s;
-}
-
-std::string fmt(const char *f, ...) KEEL_PRINTF(1, 2);
-std::string fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    std::string s = vformat(f, ap);
-    va_end(ap);
-    return s;
-}
-
 // --- property values, in manifest spelling ---
 
 bool parse_u64(std::string s, uint64_t &out, bool size_suffix)
@@ -179,30 +159,6 @@ bool parse_bool(const std::string &s, bool &out)
     return false;
 }
 
-size_t stored_size(KeelPropType t)
-{
-    switch (t) {
-    case KEEL_PROP_BOOL:
-        return sizeof(bool);
-    case KEEL_PROP_INT:
-        return sizeof(int64_t);
-    case KEEL_PROP_UINT:
-    case KEEL_PROP_SIZE:
-        return sizeof(uint64_t);
-    case KEEL_PROP_STRING:
-        return sizeof(const char *);
-    case KEEL_PROP_ENUM:
-        return sizeof(int32_t);
-    case KEEL_PROP_LINK:
-        return sizeof(KeelObject *);
-    case KEEL_PROP_CHARDEV:
-        return sizeof(KeelChardev *);
-    case KEEL_PROP_DRIVE:
-        return sizeof(KeelBlockBackend *);
-    }
-    return 0;
-}
-
 template <class T> void store(void *state, size_t off, T v)
 {
     std::memcpy(static_cast<char *>(state) + off, &v, sizeof v);
@@ -224,24 +180,24 @@ struct FakeAccess {
         const char *n = p.name;
         auto range_u = [&](uint64_t x) -> std::string {
             if ((p.flags & KEEL_PROPF_RANGE) && (x < p.min || x > p.max))
-                return fmt("%s: %llu is out of range %llu..%llu", n, (unsigned long long)x,
-                           (unsigned long long)p.min, (unsigned long long)p.max);
+                return keel::strprintf("%s: %llu is out of range %llu..%llu", n, (unsigned long long)x,
+                                       (unsigned long long)p.min, (unsigned long long)p.max);
             return "";
         };
         switch (p.type) {
         case KEEL_PROP_BOOL: {
             bool b;
-            if (!parse_bool(v, b)) return fmt("%s: '%s' is not a boolean", n, v.c_str());
+            if (!parse_bool(v, b)) return keel::strprintf("%s: '%s' is not a boolean", n, v.c_str());
             store(state, p.offset, b);
             return "";
         }
         case KEEL_PROP_INT: {
             int64_t x;
-            if (!parse_i64(v, x)) return fmt("%s: '%s' is not an integer", n, v.c_str());
+            if (!parse_i64(v, x)) return keel::strprintf("%s: '%s' is not an integer", n, v.c_str());
             if ((p.flags & KEEL_PROPF_RANGE) &&
                 (x < static_cast<int64_t>(p.min) || x > static_cast<int64_t>(p.max)))
-                return fmt("%s: %lld is out of range %lld..%lld", n, (long long)x, (long long)(int64_t)p.min,
-                           (long long)(int64_t)p.max);
+                return keel::strprintf("%s: %lld is out of range %lld..%lld", n, (long long)x,
+                                       (long long)(int64_t)p.min, (long long)(int64_t)p.max);
             store(state, p.offset, x);
             return "";
         }
@@ -249,8 +205,8 @@ struct FakeAccess {
         case KEEL_PROP_SIZE: {
             uint64_t x;
             if (!parse_u64(v, x, p.type == KEEL_PROP_SIZE))
-                return fmt("%s: '%s' is not %s", n, v.c_str(),
-                           p.type == KEEL_PROP_SIZE ? "a size" : "an unsigned integer");
+                return keel::strprintf("%s: '%s' is not %s", n, v.c_str(),
+                                       p.type == KEEL_PROP_SIZE ? "a size" : "an unsigned integer");
             if (auto e = range_u(x); !e.empty()) return e;
             store(state, p.offset, x);
             return "";
@@ -265,35 +221,36 @@ struct FakeAccess {
             return "";
         }
         case KEEL_PROP_ENUM: {
-            if (!p.enum_values) return fmt("%s: enum without values", n);
+            if (!p.enum_values) return keel::strprintf("%s: enum without values", n);
             for (int32_t i = 0; p.enum_values[i]; ++i)
                 if (v == p.enum_values[i]) {
                     store(state, p.offset, i);
                     return "";
                 }
-            return fmt("%s: '%s' is not one of its values", n, v.c_str());
+            return keel::strprintf("%s: '%s' is not one of its values", n, v.c_str());
         }
         case KEEL_PROP_LINK: {
             if (!dev) return "";
             auto it = k.devices_.find(v);
-            if (it == k.devices_.end()) return fmt("%s: no object named '%s'", n, v.c_str());
+            if (it == k.devices_.end()) return keel::strprintf("%s: no object named '%s'", n, v.c_str());
             DeviceImpl *t = it->second->impl_.get();
             if (p.link_type && t->type->name != std::string(p.link_type))
-                return fmt("%s: '%s' is a %s, not a %s", n, v.c_str(), t->type->name, p.link_type);
+                return keel::strprintf("%s: '%s' is a %s, not a %s", n, v.c_str(), t->type->name,
+                                       p.link_type);
             store(state, p.offset, &t->obj);
             return "";
         }
         case KEEL_PROP_CHARDEV: {
             if (!dev) return "";
             FakeChardev *c = k.chardev(v);
-            if (!c) return fmt("%s: no chardev '%s'", n, v.c_str());
+            if (!c) return keel::strprintf("%s: no chardev '%s'", n, v.c_str());
             store(state, p.offset, c->handle_);
             return "";
         }
         case KEEL_PROP_DRIVE:
-            return fmt("%s: the fake kernel has no drives", n);
+            return keel::strprintf("%s: the fake kernel has no drives", n);
         }
-        return fmt("%s: unknown property type %d", n, static_cast<int>(p.type));
+        return keel::strprintf("%s: unknown property type %d", n, static_cast<int>(p.type));
     }
 
     // --- registrar ---
@@ -307,30 +264,32 @@ struct FakeAccess {
         };
         if (!t) return fail("register_device: no type");
         if (t->size < offsetof(KeelDeviceTypeInfo, reserved))
-            return fail(fmt("type descriptor size %zu is too small", t->size));
+            return fail(keel::strprintf("type descriptor size %zu is too small", t->size));
         if (!t->name || !*t->name) return fail("type without a name");
-        if (k.types_.count(t->name)) return fail(fmt("type '%s' is already registered", t->name));
+        if (k.types_.count(t->name)) return fail(keel::strprintf("type '%s' is already registered", t->name));
         if (t->n_properties && !t->properties)
-            return fail(fmt("%s: n_properties without properties", t->name));
+            return fail(keel::strprintf("%s: n_properties without properties", t->name));
         if (t->ops && t->ops->size < offsetof(KeelDeviceOps, serialize))
-            return fail(fmt("%s: ops table size %zu is too small", t->name, t->ops->size));
+            return fail(keel::strprintf("%s: ops table size %zu is too small", t->name, t->ops->size));
         std::vector<char> scratch(t->instance_size + 16);
         for (size_t i = 0; i < t->n_properties; ++i) {
             const KeelPropertyInfo &p = t->properties[i];
-            if (!p.name || !*p.name) return fail(fmt("%s: property %zu has no name", t->name, i));
+            if (!p.name || !*p.name) return fail(keel::strprintf("%s: property %zu has no name", t->name, i));
             for (size_t j = 0; j < i; ++j)
                 if (!std::strcmp(p.name, t->properties[j].name))
-                    return fail(fmt("%s: property '%s' declared twice", t->name, p.name));
-            size_t sz = stored_size(p.type);
+                    return fail(keel::strprintf("%s: property '%s' declared twice", t->name, p.name));
+            size_t sz = keel::prop_storage_size(p.type);
             if (!sz)
-                return fail(fmt("%s.%s: bad property type %d", t->name, p.name, static_cast<int>(p.type)));
+                return fail(keel::strprintf("%s.%s: bad property type %d", t->name, p.name,
+                                            static_cast<int>(p.type)));
             if (p.offset + sz > t->instance_size)
-                return fail(fmt("%s.%s: offset %zu is outside the state", t->name, p.name, p.offset));
+                return fail(
+                    keel::strprintf("%s.%s: offset %zu is outside the state", t->name, p.name, p.offset));
             if (p.type == KEEL_PROP_ENUM && !p.enum_values)
-                return fail(fmt("%s.%s: enum without values", t->name, p.name));
+                return fail(keel::strprintf("%s.%s: enum without values", t->name, p.name));
             if (p.default_value) {
                 std::string e = set_prop(k, nullptr, scratch.data(), p, p.default_value);
-                if (!e.empty()) return fail(fmt("%s: bad default: %s", t->name, e.c_str()));
+                if (!e.empty()) return fail(keel::strprintf("%s: bad default: %s", t->name, e.c_str()));
             }
         }
         k.types_[t->name] = t;
@@ -344,7 +303,7 @@ struct FakeAccess {
         if (!err) return;
         va_list ap;
         va_start(ap, f);
-        err->message = vformat(f, ap);
+        err->message = keel::vstrprintf(f, ap);
         va_end(ap);
         err->is_set = true;
     }
@@ -353,7 +312,7 @@ struct FakeAccess {
     {
         va_list ap;
         va_start(ap, f);
-        std::string m = vformat(f, ap);
+        std::string m = keel::vstrprintf(f, ap);
         va_end(ap);
         kern().logs_.push_back({false, static_cast<uint32_t>(level), obj ? obj->impl->name : "", m});
     }
@@ -363,7 +322,7 @@ struct FakeAccess {
         if (!(kern().log_mask_ & cat)) return;
         va_list ap;
         va_start(ap, f);
-        std::string m = vformat(f, ap);
+        std::string m = keel::vstrprintf(f, ap);
         va_end(ap);
         kern().logs_.push_back({true, cat, obj ? obj->impl->name : "", m});
     }
@@ -385,10 +344,10 @@ struct FakeAccess {
         if (!dev) return fail("device_init_*: no device");
         DeviceImpl &d = *dev->impl;
         if (d.realized) return fail("register windows must be created in realize");
-        if (index >= 16) return fail(fmt("window index %u is too large", index));
+        if (index >= 16) return fail(keel::strprintf("window index %u is too large", index));
         if (size == 0) return fail("size is 0");
         if (d.windows.size() <= index) d.windows.resize(index + 1);
-        if (d.windows[index].exists) return fail(fmt("window %u created twice", index));
+        if (d.windows[index].exists) return fail(keel::strprintf("window %u created twice", index));
         Window &w = d.windows[index];
         w.exists = true;
         w.name = d.name + (name && *name ? "." + std::string(name) : "");
@@ -577,7 +536,7 @@ struct FakeAccess {
     static Window &window(DeviceImpl &d, unsigned i)
     {
         if (i >= d.windows.size() || !d.windows[i].exists)
-            throw std::out_of_range(fmt("%s has no window %u", d.name.c_str(), i));
+            throw std::out_of_range(keel::strprintf("%s has no window %u", d.name.c_str(), i));
         return d.windows[i];
     }
 };
@@ -779,16 +738,18 @@ uint64_t FakeDevice::read(uint64_t offset, unsigned width)
 {
     uint64_t v;
     if (KeelMemResult r = read(0, offset, width, &v); r != KEEL_MEM_OK)
-        throw std::runtime_error(fmt("%s: read of %u bytes at 0x%llx failed (%d)", impl_->name.c_str(), width,
-                                     (unsigned long long)offset, static_cast<int>(r)));
+        throw std::runtime_error(keel::strprintf("%s: read of %u bytes at 0x%llx failed (%d)",
+                                                 impl_->name.c_str(), width, (unsigned long long)offset,
+                                                 static_cast<int>(r)));
     return v;
 }
 
 void FakeDevice::write(uint64_t offset, unsigned width, uint64_t value)
 {
     if (KeelMemResult r = write(0, offset, width, value); r != KEEL_MEM_OK)
-        throw std::runtime_error(fmt("%s: write of %u bytes at 0x%llx failed (%d)", impl_->name.c_str(),
-                                     width, (unsigned long long)offset, static_cast<int>(r)));
+        throw std::runtime_error(keel::strprintf("%s: write of %u bytes at 0x%llx failed (%d)",
+                                                 impl_->name.c_str(), width, (unsigned long long)offset,
+                                                 static_cast<int>(r)));
 }
 
 unsigned FakeDevice::irq_out_count(const std::string &group) const
@@ -801,7 +762,8 @@ IrqOutState FakeDevice::irq_out(const std::string &group, unsigned n) const
 {
     auto it = impl_->outputs.find(group);
     if (it == impl_->outputs.end() || n >= it->second.size())
-        throw std::out_of_range(fmt("%s has no output %s[%u]", impl_->name.c_str(), group.c_str(), n));
+        throw std::out_of_range(
+            keel::strprintf("%s has no output %s[%u]", impl_->name.c_str(), group.c_str(), n));
     return it->second[n]->st;
 }
 
@@ -872,14 +834,14 @@ bool FakeKernel::load_module(const std::string &path)
 {
     error_.clear();
     void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) return error_ = fmt("%s: %s", path.c_str(), dlerror()), false;
+    if (!h) return error_ = keel::strprintf("%s: %s", path.c_str(), dlerror()), false;
     auto fn = reinterpret_cast<KeelModuleInfoFn>(dlsym(h, KEEL_MODULE_SYMBOL));
     if (!fn) return error_ = path + ": no " KEEL_MODULE_SYMBOL, false;
     const KeelModuleInfo *info = fn();
     if (!info) return error_ = path + ": " KEEL_MODULE_SYMBOL " returned NULL", false;
     if (info->abi_major != KEEL_ABI_MAJOR || info->abi_minor > KEEL_ABI_MINOR)
-        return error_ = fmt("%s: built for ABI %u.%u, kernel has %u.%u", path.c_str(), info->abi_major,
-                            info->abi_minor, KEEL_ABI_MAJOR, KEEL_ABI_MINOR),
+        return error_ = keel::strprintf("%s: built for ABI %u.%u, kernel has %u.%u", path.c_str(),
+                                        info->abi_major, info->abi_minor, KEEL_ABI_MAJOR, KEEL_ABI_MINOR),
                false;
     if (info->struct_size < offsetof(KeelModuleInfo, reserved) || !info->init || !info->name ||
         !info->version)
@@ -933,7 +895,7 @@ std::unique_ptr<FakeDevice> FakeKernel::create(const std::string &type, const st
     for (size_t i = 0; i < t->n_properties; ++i) {
         const KeelPropertyInfo &p = t->properties[i];
         if ((p.flags & KEEL_PROPF_REQUIRED) && !props.count(p.name))
-            return error_ = fmt("%s: property '%s' is required", name.c_str(), p.name), nullptr;
+            return error_ = keel::strprintf("%s: property '%s' is required", name.c_str(), p.name), nullptr;
     }
 
     auto impl = std::make_unique<DeviceImpl>();
