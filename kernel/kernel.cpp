@@ -89,6 +89,11 @@ Kernel::Pending Kernel::wait_requests(int timeout_ms)
     return p;
 }
 
+void Kernel::kick_cpu(KeelObject *cpu)
+{
+    (void)cpu; // no engine runs CPUs yet
+}
+
 Kernel &kernel()
 {
     static Kernel k;

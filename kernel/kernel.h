@@ -52,6 +52,9 @@ class Kernel
     // Block until a request arrives (or `timeout_ms` passes, -1 = forever).
     Pending wait_requests(int timeout_ms);
 
+    // A CPU got new work (KeelServices.cpu_kick): pass it to the running engine.
+    void kick_cpu(KeelObject *cpu);
+
   private:
     MainLoop loop_;
     VirtualClock vclock_;

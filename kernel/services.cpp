@@ -253,6 +253,32 @@ void svc_system_request(KeelSystemRequest req, int status)
     kernel().request(req, status);
 }
 
+void svc_cpu_kick(KeelObject *cpu)
+{
+    if (cpu) kernel().kick_cpu(cpu);
+}
+
+uint8_t *svc_cpu_ram_ptr(KeelObject *cpu, uint64_t paddr, uint64_t *avail, bool for_write)
+{
+    if (!cpu || !cpu->machine) return nullptr;
+    return cpu->machine->system_memory().ram_ptr(paddr, avail, for_write);
+}
+
+// MMIO runs device callbacks: under the big lock, like every other device entry.
+KeelMemResult svc_cpu_mem_read(KeelObject *cpu, uint64_t paddr, unsigned width, uint64_t *value)
+{
+    if (!cpu || !cpu->machine || !value) return KEEL_MEM_DECODE_ERROR;
+    std::lock_guard<std::recursive_mutex> g(big_lock());
+    return cpu->machine->system_memory().read(paddr, width, *value);
+}
+
+KeelMemResult svc_cpu_mem_write(KeelObject *cpu, uint64_t paddr, unsigned width, uint64_t value)
+{
+    if (!cpu || !cpu->machine) return KEEL_MEM_DECODE_ERROR;
+    std::lock_guard<std::recursive_mutex> g(big_lock());
+    return cpu->machine->system_memory().write(paddr, width, value);
+}
+
 const KeelServices kServices = {
     sizeof(KeelServices),
     KEEL_ABI_MAJOR,
@@ -282,6 +308,10 @@ const KeelServices kServices = {
     svc_timer_del,
     svc_timer_free,
     svc_system_request,
+    svc_cpu_kick,
+    svc_cpu_ram_ptr,
+    svc_cpu_mem_read,
+    svc_cpu_mem_write,
 };
 
 } // namespace

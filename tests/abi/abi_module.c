@@ -27,6 +27,7 @@ static const KeelDeviceTypeInfo abi_type = {sizeof(KeelDeviceTypeInfo),
                                             abi_props,
                                             KEEL_ARRAY_SIZE(abi_props),
                                             NULL,
+                                            NULL,
                                             {0}};
 
 #ifdef ABI_CASE_bad_default
@@ -34,7 +35,7 @@ static const KeelPropertyInfo bad_props[] = {
     KEEL_PROP_UINT_RANGE("value", AbiState, value, "2000", 1, 1023, "a number"),
 };
 static const KeelDeviceTypeInfo bad_type = {
-    sizeof(KeelDeviceTypeInfo), TYPE_NAME, "ABI test device", sizeof(AbiState), bad_props, 1, NULL, {0}};
+    sizeof(KeelDeviceTypeInfo), TYPE_NAME, "ABI test device", sizeof(AbiState), bad_props, 1, NULL, NULL, {0}};
 #endif
 
 static int abi_init(KeelRegistrar *reg, KeelError *err)

@@ -570,10 +570,14 @@ const KeelServices FakeAccess::services = {
     FakeAccess::timer_del,
     FakeAccess::timer_free,
     FakeAccess::system_request,
+    nullptr, // cpu_kick: no CPUs in the fake kernel
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {
-    sizeof(KeelRegistrar), &FakeAccess::services, FakeAccess::register_device, {}};
+    sizeof(KeelRegistrar), &FakeAccess::services, FakeAccess::register_device, nullptr, {}};
 
 // --- FakeChardev ---
 

@@ -135,7 +135,8 @@ typedef struct KeelDeviceTypeInfo {
     const KeelPropertyInfo *properties;
     size_t n_properties;
     const KeelDeviceOps *ops;
-    void *reserved[8];
+    const struct KeelCpuOps *cpu; /* non-NULL for CPU types (keel/cpu.h) */
+    void *reserved[7];
 } KeelDeviceTypeInfo;
 
 /*

@@ -3,10 +3,13 @@
 #ifndef KEEL_KEEL_H
 #define KEEL_KEEL_H
 
+#include <keel/accel.h>
 #include <keel/chardev.h>
 #include <keel/clock.h>
 #include <keel/common.h>
+#include <keel/cpu.h>
 #include <keel/device.h>
+#include <keel/ir.h>
 #include <keel/irq.h>
 #include <keel/log.h>
 #include <keel/memory.h>

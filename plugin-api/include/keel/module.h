@@ -4,6 +4,7 @@
 #define KEEL_MODULE_H
 
 #include <keel/common.h>
+#include <keel/accel.h>
 #include <keel/device.h>
 #include <keel/services.h>
 
@@ -63,7 +64,8 @@ struct KeelRegistrar {
     size_t size;
     const KeelServices *services;
     int (*register_device)(KeelRegistrar *reg, const KeelDeviceTypeInfo *type, KeelError *err);
-    void *reserved[8];
+    int (*register_accel)(KeelRegistrar *reg, const KeelAccelTypeInfo *type, KeelError *err);
+    void *reserved[7];
 };
 
 /** Type of the single symbol a module exports. Since: ABI 1.0 */

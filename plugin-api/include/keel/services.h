@@ -121,6 +121,24 @@ typedef struct KeelServices {
     /* --- system --- */
     /** Ask for shutdown (exit status @status) or reset; acted on outside the device callback. */
     void (*system_request)(KeelSystemRequest req, int status);
+
+    /* --- CPUs and engines (keel/cpu.h, keel/accel.h) --- */
+    /** CPU @cpu has new work (a new interrupt): wake it if it is halted. Any thread. */
+    void (*cpu_kick)(KeelObject *cpu);
+    /**
+     * Host pointer to the RAM (or, for reads, ROM) backing physical address
+     * @paddr as seen by @cpu, with *@avail the bytes valid from there to the
+     * end of that RAM; NULL if @paddr is not RAM (MMIO, unmapped) or is ROM
+     * and @for_write.
+     */
+    uint8_t *(*cpu_ram_ptr)(KeelObject *cpu, uint64_t paddr, uint64_t *avail, bool for_write);
+    /**
+     * One access of @width (1, 2, 4, 8) bytes at physical address @paddr
+     * through @cpu's address space, to whatever is mapped there (MMIO under
+     * the big lock). Little-endian @value.
+     */
+    KeelMemResult (*cpu_mem_read)(KeelObject *cpu, uint64_t paddr, unsigned width, uint64_t *value);
+    KeelMemResult (*cpu_mem_write)(KeelObject *cpu, uint64_t paddr, unsigned width, uint64_t value);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */

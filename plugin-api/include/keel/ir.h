@@ -38,7 +38,23 @@ KEEL_EXTERN_C_BEGIN
  * the pc held in the pc global; the engine may chain the two blocks
  * directly, n is 0 or 1), lookup_and_goto() (indirect jumps: find the block
  * for the pc and continue), or exit_tb() (back to the execution loop, which
- * then checks interrupts and requests).
+ * then checks interrupts and requests). goto_tb is only used for a
+ * destination in the same guest page as the block's first instruction, so a
+ * chained jump never outlives the mapping it was made under.
+ *
+ * Exceptions never unwind the host stack. A memory operation that faults, or
+ * a KEEL_HELPER_MAY_RAISE helper that recorded a guest exception (it sets
+ * KeelCpuCommon.exception and returns), makes the engine leave the block at
+ * once: it stores the pc of the current instruction (from insn_start) into
+ * the CPU's pc global, writes back cached globals, and returns to the
+ * execution loop, which calls KeelCpuOps.exec_exception. Everything the
+ * instruction wrote before the fault stays written, so a translator emits an
+ * instruction's guest-visible writes after its last operation that may fault.
+ *
+ * Instrumentation (plugins, inline counters) is inserted after translation
+ * through the cursor operations: emission normally appends; after
+ * set_cursor() it inserts before an instruction or before/after one of its
+ * memory operations, so both engines run plugins with no special paths.
  */
 
 /** Value types. Since: ABI 1.0 */
@@ -129,14 +145,16 @@ enum {
     KEEL_HELPER_PURE = 1u << 0,          /* no side effects; result depends on arguments only */
     KEEL_HELPER_READS_GLOBALS = 1u << 1, /* reads globals through env: they are written back first */
     KEEL_HELPER_WRITES_GLOBALS = 1u << 2,/* writes globals through env: cached copies are dropped after */
-    KEEL_HELPER_MAY_RAISE = 1u << 3,     /* may raise a guest exception (never returns then) */
+    KEEL_HELPER_MAY_RAISE = 1u << 3,     /* may record a guest exception (KeelCpuCommon.exception) and return;
+                                            the engine then leaves the block (see above) */
 };
 
 /**
  * KeelIrHelper: a C function the IR may call, with its signature declared
  * so that any engine can call it (the interpreter through libffi, a JIT
  * directly). Arguments and result are passed as the C types uint32_t
- * (I32), uint64_t (I64), float (F32), double (F64), void * (PTR).
+ * (I32), uint64_t (I64), float (F32), double (F64), void * (PTR). Helpers
+ * that must keep NaN payloads exact take and return the bits as I32/I64.
  *
  * @name: for logs and -d op.
  * @fn: the function, cast to void (*)(void).
@@ -170,6 +188,14 @@ typedef struct KeelIrGlobal {
     KeelIrType type;
 } KeelIrGlobal;
 
+/** Insertion points for instrumentation (KeelIrBuilderOps.set_cursor). Since: ABI 1.0 */
+typedef enum KeelIrCursor {
+    KEEL_IR_AT_END = 0,        /* append (the default) */
+    KEEL_IR_BEFORE_INSN = 1,   /* right after the insn_start of instruction @insn */
+    KEEL_IR_BEFORE_MEM = 2,    /* before memory operation @k of instruction @insn */
+    KEEL_IR_AFTER_MEM = 3,     /* after memory operation @k of instruction @insn */
+} KeelIrCursor;
+
 /** The block under construction; opaque. Since: ABI 1.0 */
 typedef struct KeelIrBuilder KeelIrBuilder;
 
@@ -177,8 +203,8 @@ typedef struct KeelIrBuilder KeelIrBuilder;
  * KeelIrBuilderOps: how a translator emits IR. Handed to the CPU's translate
  * hook together with the builder. Emission never fails: misuse (wrong types,
  * unknown values, a label set twice) is recorded and the block is rejected
- * by the verifier with a message in the log, and the guest gets an
- * illegal-instruction trap instead of the block.
+ * by the verifier; the engine logs the message and the block's IR and stops
+ * with an internal error (a translator bug is never the guest's fault).
  * Since: ABI 1.0
  */
 typedef struct KeelIrBuilderOps {
@@ -223,13 +249,32 @@ typedef struct KeelIrBuilderOps {
     void (*exit_tb)(KeelIrBuilder *b);
 
     /*
-     * Guest code for the translator: read @len bytes (2 or 4) of
-     * instruction memory at virtual address @pc with the block's MMU index.
-     * KEEL_ERR if the fetch would fault: the translator then ends the block
-     * before this instruction, or, if it is the block's first, emits the
-     * instruction-fetch fault itself (see KeelCpuOps.translate).
+     * Guest code for the translator: read @len bytes (1 to 4) of instruction
+     * memory at virtual address @pc with the block's MMU index (bits 0-2 of
+     * the block's flags). KEEL_OK, or KEEL_ERR if the fetch would fault (no
+     * exception is recorded): the translator then ends the block before this
+     * instruction. The engine has already fetched the first byte of the block
+     * successfully; an instruction that starts the block and crosses into a
+     * page that faults is the translator's to raise (by a helper).
+     * Fetching from a page marks it as holding code: writes to it invalidate
+     * the blocks translated from it.
      */
     int (*fetch)(KeelIrBuilder *b, uint64_t pc, unsigned len, uint32_t *bits);
+
+    /* --- instrumentation: after translation, before the block runs --- */
+    /* guest instructions in the block (insn_start markers) */
+    unsigned (*num_insns)(KeelIrBuilder *b);
+    /* facts of instruction @insn; @n_mem: its guest memory operations */
+    void (*insn_info)(KeelIrBuilder *b, unsigned insn, uint64_t *pc, unsigned *len, uint32_t *raw,
+                      unsigned *n_mem);
+    /* facts of memory operation @k of instruction @insn: its memop, whether it
+       stores, its MMU index, and the address value (only valid before it) */
+    void (*mem_info)(KeelIrBuilder *b, unsigned insn, unsigned k, KeelIrMemOp *mop, int *is_store,
+                     unsigned *mmu_idx, KeelIrValue *addr);
+    /* where the next emitted operations go; KEEL_IR_AT_END restores appending */
+    void (*set_cursor)(KeelIrBuilder *b, KeelIrCursor where, unsigned insn, unsigned k);
+
+    void *reserved[8];
 } KeelIrBuilderOps;
 
 KEEL_EXTERN_C_END
