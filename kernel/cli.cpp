@@ -18,7 +18,7 @@ const std::map<std::string, std::string> kWithValue = {
     {"M", "machine"},     {"machine", "machine"}, {"m", "m"},
     {"smp", "smp"},       {"accel", "accel"},     {"device", "device"},
     {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"},
-    {"D", "D"},
+    {"D", "D"},           {"bios", "bios"},       {"kernel", "kernel"},
 };
 const std::map<std::string, std::string> kFlags = {
     {"nographic", "nographic"},
@@ -50,6 +50,33 @@ std::string main_value(const std::string &opt, const std::string &arg, const std
     }
     if (value.empty()) throw Error("-" + opt + " " + arg + ": no value given");
     return value;
+}
+
+// -accel NAME[,thread=single]: QEMU's spelling. keel runs every vCPU on one
+// thread, so thread=single is accepted and thread=multi refused.
+std::string accel_value(const std::string &arg)
+{
+    std::string name;
+    for (const auto &p : split(arg, ',')) {
+        auto eq = p.find('=');
+        std::string k = eq == std::string::npos ? "" : p.substr(0, eq);
+        std::string v = eq == std::string::npos ? p : p.substr(eq + 1);
+        if (k.empty() || k == "accel") {
+            if (!name.empty()) throw Error("-accel " + arg + ": more than one accelerator given");
+            name = v;
+        } else if (k == "thread") {
+            if (v == "multi")
+                throw Error("-accel " + arg +
+                            ": thread=multi is not supported: keel runs every vCPU on one "
+                            "thread (thread=single)");
+            if (v != "single")
+                throw Error("-accel " + arg + ": invalid value '" + v + "' for 'thread' (single or multi)");
+        } else {
+            throw Error("-accel " + arg + ": unknown option '" + k + "' (valid: accel, thread)");
+        }
+    }
+    if (name.empty()) throw Error("-accel " + arg + ": no accelerator given");
+    return name;
 }
 
 } // namespace
@@ -115,7 +142,14 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
                 throw Error("-smp " + v + ": invalid number of CPUs '" + s + "' (1 to 512)");
             c.overrides.smp = static_cast<unsigned>(*count);
         } else if (n == "accel") {
-            c.overrides.accel = main_value("accel", v, "accel");
+            if (v == "help" || v == "?")
+                c.accel_help = true;
+            else
+                c.overrides.accel = accel_value(v);
+        } else if (n == "bios") {
+            c.bios = v;
+        } else if (n == "kernel") {
+            c.kernel = v;
         } else if (n == "device") {
             auto parts = split(v, ',');
             if (v == "help" || v == "?" || (parts.size() == 2 && (parts[1] == "help" || parts[1] == "?")))
@@ -146,15 +180,24 @@ Machine:
                            configs directory (-M help lists them)
   -m SIZE                  RAM size (size of the first RAM region), e.g. 256M
   -smp N                   number of CPUs (cpus=N also accepted)
-  -accel NAME              execution engine, overrides the manifest
+  -accel NAME[,thread=single]
+                           execution engine (default: the manifest's, else
+                           tci); -accel help lists them
   -device TYPE,id=NAME[,reg=ADDR][,irq=TARGET][,PROP=VALUE...]
                            add a device; -device help lists device types,
                            -device TYPE,help lists a type's properties
   --dry-run                validate the machine, print its tree and memory map,
                            and exit without running it
 
+Boot:
+  -bios FILE|none|default  firmware: FILE (ELF or raw at the start of RAM),
+                           none, or the board's default (none exists yet)
+  -kernel FILE             the program to run (ELF, or raw at the start of
+                           RAM); with -bios none the CPUs start at its entry
+
 Character devices:
-  -nographic               no graphics; serial0 on stdio
+  -nographic               no graphics; serial0 on stdio (the default when no
+                           -serial is given: keel has no display)
   -serial DEV              next serial port: stdio, null, none, file:PATH,
                            unix:PATH[,server=on,wait=off],
                            tcp:[HOST]:PORT[,server=on,wait=off], chardev:ID

@@ -2,6 +2,7 @@
 // The command line: QEMU's option names parsed into a RunConfig.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct RunConfig {
     std::string log_items;                // -d
     std::string log_file;                 // -D
     std::vector<std::string> device_help; // -device help / -device TYPE,help
+    bool accel_help = false;              // -accel help
+    std::optional<std::string> bios;      // -bios FILE|none|default
+    std::string kernel;                   // -kernel FILE
     bool dry_run = false;
     bool list_modules = false;
     bool rebuild_index = false;

@@ -2,6 +2,12 @@
 // The process-wide kernel context: main loop, clocks, timers, registry, machine, system requests.
 #include "kernel.h"
 
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <glib-unix.h>
+
 #include "error.h"
 
 namespace keel
@@ -68,6 +74,19 @@ void Kernel::request(KeelSystemRequest req, int status)
     req_cv_.notify_all();
 }
 
+void Kernel::request_signal(int sig)
+{
+    {
+        std::lock_guard<std::mutex> g(req_lock_);
+        if (!pending_.shutdown) {
+            pending_.status = 0;
+            pending_.signal = sig;
+        }
+        pending_.shutdown = true;
+    }
+    req_cv_.notify_all();
+}
+
 Kernel::Pending Kernel::take_requests()
 {
     std::lock_guard<std::mutex> g(req_lock_);
@@ -79,7 +98,7 @@ Kernel::Pending Kernel::take_requests()
 Kernel::Pending Kernel::wait_requests(int timeout_ms)
 {
     std::unique_lock<std::mutex> g(req_lock_);
-    auto ready = [&] { return pending_.shutdown || pending_.reset; };
+    auto ready = [&] { return pending_.shutdown || pending_.reset || pending_.engine_stopped; };
     if (timeout_ms < 0)
         req_cv_.wait(g, ready);
     else
@@ -91,7 +110,115 @@ Kernel::Pending Kernel::wait_requests(int timeout_ms)
 
 void Kernel::kick_cpu(KeelObject *cpu)
 {
-    (void)cpu; // no engine runs CPUs yet
+    const KeelDeviceTypeInfo *info = cpu->type ? cpu->type->info : nullptr;
+    if (!info || !info->cpu) return; // not a CPU
+    std::lock_guard<std::mutex> g(accel_lock_);
+    if (accel_ && accel_ops_->kick) accel_ops_->kick(accel_, KEEL_CPU_COMMON(cpu->state)->cpu_index);
+}
+
+int Kernel::run(const AccelRecord &accel, const std::function<void()> &boot)
+{
+    Machine &m = *machine_;
+    const KeelAccelOps *ops = accel.info->ops;
+    std::vector<KeelCpuHandle> cpus;
+    for (KeelObject *c : m.cpus())
+        cpus.push_back({c, c->state, c->type->info->cpu});
+    if (cpus.empty()) throw Error("machine '" + m.spec().name + "' has no CPUs to run");
+
+    // SIGINT and SIGTERM end the run from the main loop thread, like a guest's power-off.
+    static bool signals_installed = false;
+    if (!signals_installed) {
+        for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+            GSource *src = g_unix_signal_source_new(sig);
+            g_source_set_callback(
+                src,
+                [](gpointer data) -> gboolean {
+                    kernel().request_signal(GPOINTER_TO_INT(data));
+                    return G_SOURCE_CONTINUE;
+                },
+                GINT_TO_POINTER(sig), nullptr);
+            g_source_attach(src, loop_.context());
+            g_source_unref(src);
+        }
+        signals_installed = true;
+    }
+    timers_->attach();
+    loop_.start();
+
+    auto start_engine = [&]() -> void * {
+        KeelError err;
+        void *a = ops->create(cpus.data(), static_cast<unsigned>(cpus.size()), &err);
+        if (!a)
+            throw Error("accelerator '" + accel.name +
+                        "' could not start: " + (err.is_set ? err.message : "no reason given"));
+        std::lock_guard<std::mutex> g(accel_lock_);
+        accel_ = a;
+        accel_ops_ = ops;
+        return a;
+    };
+    auto end_engine = [&](void *a) {
+        {
+            std::lock_guard<std::mutex> g(accel_lock_);
+            accel_ = nullptr;
+        }
+        if (ops->destroy) ops->destroy(a);
+    };
+
+    {
+        std::lock_guard<std::recursive_mutex> g(big_lock());
+        boot();
+    }
+    for (;;) {
+        void *a = start_engine();
+        vclock_.start();
+        std::thread vcpu([&, a] {
+            int rc = ops->run(a);
+            {
+                std::lock_guard<std::mutex> g(req_lock_);
+                pending_.engine_stopped = true;
+                pending_.engine_rc = rc;
+            }
+            req_cv_.notify_all();
+        });
+        Pending p = wait_requests(-1);
+        ops->stop(a);
+        vcpu.join();
+        vclock_.stop();
+        // What arrived while the engine stopped: its own report, and requests made meanwhile.
+        Pending late = take_requests();
+        if (late.engine_stopped) {
+            p.engine_stopped = true;
+            p.engine_rc = late.engine_rc;
+        }
+        if (!p.shutdown && late.shutdown) {
+            p.shutdown = true;
+            p.status = late.status;
+            p.signal = late.signal;
+        }
+        p.reset |= late.reset;
+        end_engine(a);
+
+        if (p.engine_stopped && p.engine_rc != 0) {
+            std::fprintf(stderr, "keel: accelerator '%s' stopped on an internal error\n", accel.name.c_str());
+            return 2;
+        }
+        if (p.signal) {
+            std::fprintf(stderr, "keel: terminating on signal %d\n", p.signal);
+            return 0;
+        }
+        if (p.shutdown) return p.status; // a shutdown wins over a reset asked at the same time
+        if (p.reset) {
+            // A warm reset: every device and CPU back to reset state, the
+            // images reloaded (the guest may have overwritten them), and a
+            // fresh engine (its translations describe the old memory).
+            std::lock_guard<std::recursive_mutex> g(big_lock());
+            m.reset(KEEL_RESET_WARM);
+            boot();
+            continue;
+        }
+        std::fprintf(stderr, "keel: accelerator '%s' returned without being stopped\n", accel.name.c_str());
+        return 2;
+    }
 }
 
 Kernel &kernel()

@@ -2,12 +2,15 @@
 // The process-wide kernel context: main loop, clocks, timers, registry, machine, system requests.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 
+#include <keel/accel.h>
 #include <keel/services.h>
 
 #include "chardev.h"
@@ -43,10 +46,15 @@ class Kernel
 
     // Guest or monitor requests; the main thread acts on them.
     void request(KeelSystemRequest req, int status);
+    // A terminating signal (SIGINT, SIGTERM): shut down as QEMU does.
+    void request_signal(int sig);
     struct Pending {
         bool shutdown = false;
         bool reset = false;
         int status = 0;
+        int signal = 0;              // the signal that asked for the shutdown, if one did
+        bool engine_stopped = false; // the accelerator's run() returned
+        int engine_rc = 0;           // what it returned
     };
     Pending take_requests();
     // Block until a request arrives (or `timeout_ms` passes, -1 = forever).
@@ -54,6 +62,15 @@ class Kernel
 
     // A CPU got new work (KeelServices.cpu_kick): pass it to the running engine.
     void kick_cpu(KeelObject *cpu);
+
+    // Run the machine's CPUs on accelerator `accel` until the guest asks for
+    // a shutdown, a terminating signal arrives or the engine fails. `boot`
+    // (called with the big lock held) loads the guest images and sets the
+    // CPUs' entry point; it runs before the first start and after every
+    // reset. Returns the exit status: the guest's, 0 after a signal (as
+    // QEMU), 2 after an engine error. Throws keel::Error if the engine does
+    // not start.
+    int run(const AccelRecord &accel, const std::function<void()> &boot);
 
   private:
     MainLoop loop_;
@@ -68,6 +85,11 @@ class Kernel
     std::mutex req_lock_;
     std::condition_variable req_cv_;
     Pending pending_;
+
+    // The running engine, for kick_cpu (any thread).
+    std::mutex accel_lock_;
+    void *accel_ = nullptr;
+    const KeelAccelOps *accel_ops_ = nullptr;
 };
 
 // The one kernel of this process, created on first use.

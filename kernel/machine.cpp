@@ -89,6 +89,18 @@ KeelObject *Machine::find(std::string_view name)
     return nullptr;
 }
 
+const KeelCpuOps *Machine::cpu_ops() const
+{
+    return cpus_.empty() ? nullptr : cpus_.front()->type->info->cpu;
+}
+
+std::string Machine::left_out_note(const std::string &name) const
+{
+    for (const auto &[n, why] : left_out_)
+        if (n == name) return " (it was left out: " + why + ")";
+    return {};
+}
+
 void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &settings)
 {
     auto *base = static_cast<uint8_t *>(o.state);
@@ -138,8 +150,10 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
                 std::vector<std::string> names;
                 for (auto &x : objects_)
                     names.push_back(x->name);
+                std::string note = left_out_note(target);
                 throw Error(loc, "property '" + p.name + "' of device '" + o.name + "' links to '" + target +
-                                     "', which is not a device" + did_you_mean(target, names));
+                                     "', which is not a device" +
+                                     (note.empty() ? did_you_mean(target, names) : note));
             }
             if (!p.link_type.empty() && t->type->name != p.link_type)
                 throw Error(loc, "property '" + p.name + "' of device '" + o.name + "' must link to a " +
@@ -183,9 +197,11 @@ void Machine::map_windows(KeelObject &o)
         if (reg[i].base > UINT64_MAX - (size - 1))
             throw Error(reg[i].loc, "device '" + o.name + "': window does not fit below 2^64");
         // Overlaps are checked here rather than in the manifest: a window's
-        // size is known only once the device has realized.
+        // size is known only once the device has realized. A window placed
+        // on a symbol overlays the RAM holding that variable.
+        bool overlay = !reg[i].symbol.empty();
         for (const auto &m : spec_.memory)
-            if (reg[i].base <= m.base + (m.size - 1) && m.base <= reg[i].base + (size - 1))
+            if (!overlay && reg[i].base <= m.base + (m.size - 1) && m.base <= reg[i].base + (size - 1))
                 throw Error(reg[i].loc, "device '" + o.name + "' window " + span(reg[i].base, size) +
                                             " overlaps memory '" + m.name + "' " + span(m.base, m.size) +
                                             " (at " + m.loc.str() + ")");
@@ -202,7 +218,7 @@ void Machine::map_windows(KeelObject &o)
             }
         }
         try {
-            root_->add_subregion(reg[i].base, *w.region, 0);
+            root_->add_subregion(reg[i].base, *w.region, overlay ? kOverlayPriority : 0);
         } catch (const Error &e) {
             throw Error(reg[i].loc, e.what());
         }
@@ -225,7 +241,8 @@ void Machine::wire(KeelObject &o)
                               o.name.c_str(), o.type->name.c_str(), have, group_label(group).c_str(),
                               r.str().c_str()));
             KeelObject *t = find(r.device);
-            if (!t) throw Error(r.loc, "irq target '" + r.str() + "' names no device");
+            if (!t)
+                throw Error(r.loc, "irq target '" + r.str() + "' names no device" + left_out_note(r.device));
             IrqInputGroup *in = t->find_inputs(r.group);
             if (!in) {
                 std::vector<std::string> groups;
@@ -265,9 +282,64 @@ void Machine::wire(KeelObject &o)
     }
 }
 
+KeelObject &Machine::create_object(const DeviceSpec &d, const TypeRecord &t)
+{
+    auto o = std::make_unique<KeelObject>();
+    o->name = d.name;
+    o->path = "/machine/" + d.name;
+    o->type = &t;
+    o->spec = &d;
+    o->machine = this;
+    size_t sz = (std::max<size_t>(t.info->instance_size, 1) + 15) & ~size_t(15);
+    o->state = std::aligned_alloc(16, sz);
+    std::memset(o->state, 0, sz);
+    objects_.push_back(std::move(o));
+    return *objects_.back();
+}
+
+void Machine::create_cpus()
+{
+    const CpuSpec &c = *spec_.cpus;
+    const TypeRecord *t;
+    try {
+        t = &registry_.require_type(c.type);
+    } catch (const Error &e) {
+        throw Error(c.type_loc, e.what());
+    }
+    const KeelDeviceTypeInfo &info = *t->info;
+    // The engine reads the CPU hooks and the KeelCpuCommon at the start of
+    // the state: a type without them cannot run, so refuse it here.
+    if (info.size < offsetof(KeelDeviceTypeInfo, cpu) + sizeof(info.cpu) || !info.cpu)
+        throw Error(c.type_loc, "type '" + c.type + "' is not a CPU type (its module " + t->module_name +
+                                    " does not give it CPU hooks); 'cpus' needs a CPU type such as riscv64");
+    if (info.cpu->size < offsetof(KeelCpuOps, reserved))
+        throw Error(c.type_loc, strprintf("CPU type '%s' has a CPU ops table of %zu bytes, smaller than the "
+                                          "%zu bytes of ABI 1.0; its module %s is broken",
+                                          c.type.c_str(), info.cpu->size, offsetof(KeelCpuOps, reserved),
+                                          t->module_name.c_str()));
+    if (info.instance_size < sizeof(KeelCpuCommon))
+        throw Error(c.type_loc, strprintf("CPU type '%s' has a %zu-byte state, too small for the %zu-byte "
+                                          "KeelCpuCommon it must start with; its module %s is broken",
+                                          c.type.c_str(), info.instance_size, sizeof(KeelCpuCommon),
+                                          t->module_name.c_str()));
+    for (unsigned i = 0; i < c.count; ++i) {
+        auto d = std::make_unique<DeviceSpec>();
+        d->name = "cpu" + std::to_string(i);
+        d->type = c.type;
+        d->props = c.props;
+        d->loc = c.loc;
+        d->type_loc = c.type_loc;
+        KeelObject &o = create_object(*d, *t);
+        KEEL_CPU_COMMON(o.state)->cpu_index = i;
+        cpus_.push_back(&o);
+        cpu_specs_.push_back(std::move(d));
+    }
+}
+
 void Machine::build()
 {
-    if (spec_.cpus) registry_.require_type(spec_.cpus->type); // CPUs arrive with the CPU module
+    // CPUs first: devices wire their interrupt lines to them (cpu0.mti).
+    if (spec_.cpus) create_cpus();
 
     for (const auto &m : spec_.memory) {
         auto r = m.kind == "rom" ? MemoryRegion::rom(m.name, m.size) : MemoryRegion::ram(m.name, m.size);
@@ -281,23 +353,30 @@ void Machine::build()
     }
 
     // Create every object first so LINK properties may point forward.
-    for (const auto &d : spec_.devices) {
+    for (auto &d : spec_.devices) {
+        // `@symbol` addresses: a device whose symbol no loaded image defines
+        // is left out (spike's htif when the program has no tohost).
+        std::string missing;
+        for (auto &r : d.reg) {
+            if (r.symbol.empty()) continue;
+            auto it = symbols_.find(r.symbol);
+            if (it == symbols_.end()) {
+                missing = r.symbol;
+                break;
+            }
+            r.base = it->second;
+        }
+        if (!missing.empty()) {
+            left_out_.emplace_back(d.name, "no loaded image defines symbol '" + missing + "'");
+            continue;
+        }
         const TypeRecord *t;
         try {
             t = &registry_.require_type(d.type);
         } catch (const Error &e) {
             throw Error(d.type_loc, e.what());
         }
-        auto o = std::make_unique<KeelObject>();
-        o->name = d.name;
-        o->path = "/machine/" + d.name;
-        o->type = t;
-        o->spec = &d;
-        o->machine = this;
-        size_t sz = (std::max<size_t>(t->info->instance_size, 1) + 15) & ~size_t(15);
-        o->state = std::aligned_alloc(16, sz);
-        std::memset(o->state, 0, sz);
-        objects_.push_back(std::move(o));
+        create_object(d, *t);
     }
     for (auto &o : objects_) {
         KeelError err;
@@ -306,6 +385,9 @@ void Machine::build()
                         "device '" + o->name + "' (" + o->type->name +
                             ") failed to initialise: " + (err.is_set ? err.message : "no reason given"));
     }
+    // The CPU index again, in case init cleared the state: realize relies on it.
+    for (size_t i = 0; i < cpus_.size(); ++i)
+        KEEL_CPU_COMMON(cpus_[i]->state)->cpu_index = static_cast<uint32_t>(i);
     for (auto &o : objects_)
         set_properties(*o, o->spec->props);
     for (auto &o : objects_) {
@@ -328,6 +410,48 @@ void Machine::reset(KeelResetType type)
             if (auto f = KEEL_HOOK(o->ops(), reset)) f(o.get(), o->state, type);
 }
 
+// The gdb register number of the pc, per KeelCpuOps.arch: cpu.h has no "set
+// the pc" hook, so the kernel keeps this table (write_reg takes gdb numbers).
+namespace
+{
+
+struct PcReg {
+    const char *arch;
+    unsigned regnum;
+    unsigned bytes;
+};
+constexpr PcReg kPcRegs[] = {
+    {"riscv:rv64", 32, 8}, // x0-x31, then pc
+    {"riscv64", 32, 8},
+};
+
+} // namespace
+
+void set_cpu_pc(KeelObject *cpu, uint64_t pc)
+{
+    const KeelCpuOps *ops = cpu->type->info->cpu;
+    std::string arch = ops->arch ? ops->arch : "";
+    uint8_t buf[8];
+    for (unsigned i = 0; i < 8; ++i)
+        buf[i] = static_cast<uint8_t>(pc >> (8 * i));
+    for (const auto &r : kPcRegs)
+        if (arch == r.arch && ops->write_reg) {
+            if (ops->write_reg(cpu->state, r.regnum, buf, r.bytes) != r.bytes)
+                throw Error(cpu->path + ": the CPU refused its entry point " + format_hex(pc));
+            return;
+        }
+    // An architecture the table does not know: write the pc global the IR uses.
+    if (ops->globals && ops->pc_global < ops->n_globals) {
+        const KeelIrGlobal &g = ops->globals[ops->pc_global];
+        size_t n = g.type == KEEL_IR_I32 ? 4 : 8;
+        if (g.offset + n <= cpu->type->info->instance_size) {
+            std::memcpy(static_cast<uint8_t *>(cpu->state) + g.offset, buf, n);
+            return;
+        }
+    }
+    throw Error(cpu->path + ": keel does not know how to set the pc of a '" + arch + "' CPU");
+}
+
 std::string Machine::describe()
 {
     std::ostringstream out;
@@ -335,6 +459,8 @@ std::string Machine::describe()
     if (!spec_.description.empty()) out << "  description: " << spec_.description << "\n";
     out << "  accel: " << (spec_.accel.empty() ? "(default)" : spec_.accel) << "\n";
     if (spec_.cpus) out << "  cpus: " << spec_.cpus->count << " x " << spec_.cpus->type << "\n";
+    for (const auto &[name, why] : left_out_)
+        out << "  " << name << ": left out: " << why << "\n";
     out << "/machine\n";
     for (const auto &m : spec_.memory)
         out << "  /machine/" << m.name << "  " << m.kind << " " << span(m.base, m.size) << " ("
@@ -344,8 +470,12 @@ std::string Machine::describe()
         std::string file = t.module_file.substr(t.module_file.rfind('/') + 1);
         out << "  " << o->path << "  " << t.name << " (module " << t.module_name << " " << t.module_version
             << ", " << file << ")\n";
-        for (size_t i = 0; i < o->windows.size(); ++i)
-            out << "    reg[" << i << "]  " << span(o->windows[i].base, o->windows[i].region->size()) << "\n";
+        for (size_t i = 0; i < o->windows.size(); ++i) {
+            out << "    reg[" << i << "]  " << span(o->windows[i].base, o->windows[i].region->size());
+            if (i < o->spec->reg.size() && !o->spec->reg[i].symbol.empty())
+                out << "  (@" << o->spec->reg[i].symbol << ")";
+            out << "\n";
+        }
         for (const auto &g : o->outputs)
             for (const auto &l : g.lines) {
                 out << "    irq" << (g.name.empty() ? "" : "-out " + g.name) << "[" << l->index << "] -> ";

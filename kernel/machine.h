@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <keel/cpu.h>
 #include <keel/device.h>
 #include <keel/irq.h>
 
@@ -81,18 +83,38 @@ struct KeelObject {
 namespace keel
 {
 
+// ELF symbols of the loaded guest images, by name (for `reg: '@tohost'`).
+using SymbolTable = std::map<std::string, uint64_t>;
+
 class Machine
 {
   public:
+    // Windows placed by `@symbol` lie on a variable inside a loaded image,
+    // so inside RAM: they are mapped above RAM (priority 0) instead of being
+    // reported as overlapping it, and the loader skips them.
+    static constexpr int kOverlayPriority = 1;
+
     Machine(Registry &registry, MachineSpec spec, ChardevResolver chardevs);
     ~Machine();
     Machine(const Machine &) = delete;
     Machine &operator=(const Machine &) = delete;
 
-    // Instantiate, set properties, realize, map windows, wire IRQs, reset.
-    // Throws keel::Error pointing at the manifest for every mistake.
+    // Symbols that `@name` register addresses resolve against; set before build().
+    void set_symbols(SymbolTable symbols) { symbols_ = std::move(symbols); }
+
+    // Instantiate (CPUs cpu0..N-1 first, then devices), set properties,
+    // realize, map windows, wire IRQs, reset. Throws keel::Error pointing at
+    // the manifest for every mistake.
     void build();
+    // Reset every object (CPUs and devices), in creation order.
     void reset(KeelResetType type);
+
+    // The CPU objects, cpu0 first, and their type's hooks.
+    const std::vector<KeelObject *> &cpus() const { return cpus_; }
+    const KeelCpuOps *cpu_ops() const;
+    // Devices left out because a `@symbol` of their `reg` is not defined by
+    // any loaded image: name and reason.
+    const std::vector<std::pair<std::string, std::string>> &left_out() const { return left_out_; }
 
     const MachineSpec &spec() const { return spec_; }
     AddressSpace &system_memory() { return *system_as_; }
@@ -107,14 +129,26 @@ class Machine
     void set_properties(KeelObject &o, const std::vector<PropSetting> &settings);
     void map_windows(KeelObject &o);
     void wire(KeelObject &o);
+    void create_cpus();
+    KeelObject &create_object(const DeviceSpec &d, const TypeRecord &t);
+    // " (it was left out: ...)" when `name` is a left-out device, else "".
+    std::string left_out_note(const std::string &name) const;
 
     Registry &registry_;
     MachineSpec spec_;
     ChardevResolver chardevs_;
     std::unique_ptr<MemoryRegion> root_;
     std::unique_ptr<AddressSpace> system_as_;
-    std::vector<std::unique_ptr<MemoryRegion>> memory_; // from `memory:`
-    std::vector<std::unique_ptr<KeelObject>> objects_;  // devices, in manifest order
+    std::vector<std::unique_ptr<MemoryRegion>> memory_;  // from `memory:`
+    std::vector<std::unique_ptr<KeelObject>> objects_;   // CPUs, then devices in manifest order
+    std::vector<std::unique_ptr<DeviceSpec>> cpu_specs_; // what each CPU object is built from
+    std::vector<KeelObject *> cpus_;
+    SymbolTable symbols_;
+    std::vector<std::pair<std::string, std::string>> left_out_;
 };
+
+// Set the program counter of CPU object `cpu` (its entry point). Throws
+// keel::Error if the CPU refuses it or keel does not know its architecture.
+void set_cpu_pc(KeelObject *cpu, uint64_t pc);
 
 } // namespace keel

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 #include <keel/common.h>
@@ -12,6 +14,7 @@
 #include "cli.h"
 #include "error.h"
 #include "kernel.h"
+#include "loader.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
@@ -71,6 +74,8 @@ void list_modules(Registry &reg)
                     m->abi_major, m->abi_minor, m->file.c_str());
         for (const auto &t : m->types)
             std::printf("    type %s\n", t.c_str());
+        for (const auto &a : m->accels)
+            std::printf("    accel %s\n", a.c_str());
     }
     bool header = false;
     for (const auto &m : reg.modules()) {
@@ -116,6 +121,88 @@ void device_help(Registry &reg, const std::string &what)
     }
 }
 
+// The accelerator keel uses when neither -accel nor the manifest names one.
+constexpr const char *kDefaultAccel = "tci";
+
+void accel_help(Registry &reg)
+{
+    // QEMU prints "Accelerators supported in QEMU binary:" and one name a line.
+    std::printf("Accelerators supported by this keel (modules found):\n");
+    for (const auto &n : reg.accel_names())
+        std::printf("%s\n", n.c_str());
+}
+
+// The accelerator to run: -accel, else the manifest's `accel:`, else tci.
+const AccelRecord &choose_accel(Registry &reg, const MachineSpec &spec)
+{
+    std::string name = spec.accel.empty() ? kDefaultAccel : spec.accel;
+    try {
+        return reg.require_accel(name);
+    } catch (const Error &e) {
+        if (spec.accel.empty())
+            throw Error(std::string(e.what()) + "; keel's default accelerator is " + name);
+        throw Error(spec.accel_loc, e.what());
+    }
+}
+
+// The guest images and where the CPUs start.
+struct BootPlan {
+    std::vector<GuestImage> images; // loaded in this order
+    std::optional<uint64_t> entry;  // none: the CPUs start at their reset vector
+};
+
+BootPlan plan_boot(const RunConfig &cfg, const MachineSpec &spec, bool dry_run)
+{
+    std::string bios = cfg.bios.value_or("default");
+    // Raw images go to the start of the first RAM region, as QEMU's RISC-V boards put firmware there.
+    std::optional<uint64_t> ram;
+    for (const auto &m : spec.memory)
+        if (m.kind == "ram" && !ram) ram = m.base;
+    auto read = [&](const std::string &file, uint64_t base) {
+        GuestImage img = read_guest_image(file, base);
+        if (!img.elf && !ram)
+            throw Error(file + ": a raw image is loaded at the start of RAM, and machine '" + spec.name +
+                        "' has none");
+        return img;
+    };
+    BootPlan plan;
+    if (bios == "none") {
+        if (cfg.kernel.empty()) {
+            if (dry_run) return plan;
+            throw Error("-bios none: nothing to run; give the program with -kernel FILE");
+        }
+        plan.images.push_back(read(cfg.kernel, ram.value_or(0)));
+        plan.entry = plan.images[0].entry;
+    } else if (bios == "default") {
+        // No board ships firmware yet (OpenSBI comes with the virt board).
+        if (!dry_run)
+            throw Error("machine '" + spec.name +
+                        "' has no default firmware yet; run a bare-metal program with "
+                        "-bios none -kernel FILE");
+        if (!cfg.kernel.empty()) plan.images.push_back(read(cfg.kernel, ram.value_or(0)));
+    } else {
+        plan.images.push_back(read(bios, ram.value_or(0)));
+        plan.entry = plan.images[0].entry;
+        if (!cfg.kernel.empty()) {
+            // A raw kernel goes to the first 2 MiB boundary after the firmware, as QEMU does on RV64.
+            uint64_t after = (plan.images[0].high() + 0x1fffff) & ~uint64_t{0x1fffff};
+            plan.images.push_back(read(cfg.kernel, after));
+        }
+    }
+    return plan;
+}
+
+// `@symbol` addresses: -kernel's symbols win over -bios's, as in QEMU's spike
+// where the last image loaded sets tohost.
+SymbolTable symbols_of(const BootPlan &plan)
+{
+    SymbolTable out;
+    for (auto it = plan.images.rbegin(); it != plan.images.rend(); ++it)
+        for (const auto &[name, addr] : it->symbols)
+            out.emplace(name, addr);
+    return out;
+}
+
 int run(const std::vector<std::string> &args)
 {
     RunConfig cfg = parse_command_line(args);
@@ -159,6 +246,10 @@ int run(const std::vector<std::string> &args)
         device_help(reg, d);
         acted = true;
     }
+    if (cfg.accel_help) {
+        accel_help(reg);
+        acted = true;
+    }
     if (cfg.manifest_schema) {
         std::fputs(manifest_json_schema(reg).c_str(), stdout);
         acted = true;
@@ -168,28 +259,51 @@ int run(const std::vector<std::string> &args)
         throw Error("no machine specified; use -M NAME or -M FILE.yaml (keel -M help lists the boards)");
     }
 
-    // serialN come from -serial in order; -nographic puts serial0 on stdio.
+    // serialN come from -serial in order. keel has no display, so without
+    // -serial (with or without -nographic) serial0 is on stdio, unless the
+    // manifest or a -chardev already gives serial0 or uses stdio.
     std::vector<std::string> serial = cfg.serial;
-    if (serial.empty() && cfg.nographic) serial.push_back("stdio");
+    std::vector<ChardevSpec> cmd_chardevs;
     for (const auto &c : cfg.chardev) {
         ChardevSpec s = parse_chardev_option(c);
         cfg.overrides.chardev_ids.push_back(s.id);
+        cmd_chardevs.push_back(s);
         k.declare_chardev(std::move(s));
     }
 
     MachineSpec spec = load_manifest(cfg.machine, config_dirs(), cfg.overrides, reg);
     for (const auto &c : spec.chardevs)
         k.declare_chardev(c);
+    if (serial.empty()) {
+        bool taken = false;
+        for (const auto *list : {&spec.chardevs, &cmd_chardevs})
+            for (const auto &c : *list)
+                taken = taken || c.id == "serial0" || c.backend == "stdio";
+        if (!taken) serial.push_back("stdio");
+    }
     for (size_t i = 0; i < serial.size(); ++i)
         if (serial[i] != "none")
             k.declare_chardev(parse_serial_option(serial[i], "serial" + std::to_string(i)));
     k.set_dry_run(cfg.dry_run);
+
+    if (!spec.cpus && !cfg.dry_run)
+        throw Error("machine '" + spec.name +
+                    "' has no CPUs to run; give it a 'cpus:' section, or use --dry-run "
+                    "to inspect it");
+
+    // Images are read (and their symbols known) before the machine is
+    // built: `reg: '@tohost'` places devices by them.
+    BootPlan boot = plan_boot(cfg, spec, cfg.dry_run);
+    // An accelerator named explicitly must exist even for a dry run; the default is checked only to run.
+    const AccelRecord *accel = nullptr;
+    if (!cfg.dry_run || !spec.accel.empty()) accel = &choose_accel(reg, spec);
 
     auto machine =
         std::make_unique<Machine>(reg, std::move(spec), [&k](const std::string &id, const Location &loc) {
             return k.chardev(id, loc);
         });
     Machine *m = machine.get();
+    m->set_symbols(symbols_of(boot));
     k.set_machine(std::move(machine));
     {
         std::lock_guard<std::recursive_mutex> g(big_lock());
@@ -197,13 +311,19 @@ int run(const std::vector<std::string> &args)
     }
     if (cfg.dry_run) {
         std::fputs(m->describe().c_str(), stdout);
+        for (const auto &img : boot.images)
+            std::printf("image %s: %s %s-%s\n", img.file.c_str(), img.elf ? "ELF" : "raw",
+                        format_hex(img.low()).c_str(), format_hex(img.high() - 1).c_str());
+        if (boot.entry) std::printf("entry: %s\n", format_hex(*boot.entry).c_str());
         return 0;
     }
-    if (!m->spec().cpus)
-        throw Error("machine '" + m->spec().name +
-                    "' has no CPUs to run; give it a 'cpus:' section, or use --dry-run "
-                    "to inspect it");
-    throw Error("no accelerator module is available to run the CPUs of machine '" + m->spec().name + "'");
+    return k.run(*accel, [&] {
+        for (const auto &img : boot.images)
+            load_guest_image(img, m->system_memory(), m->spec().name, Machine::kOverlayPriority);
+        if (boot.entry)
+            for (KeelObject *c : m->cpus())
+                set_cpu_pc(c, *boot.entry);
+    });
 }
 
 } // namespace

@@ -517,6 +517,17 @@ class Validator
         std::string what = "'reg' of " + owner;
         RegSpec r;
         r.loc = n.loc;
+        if (n.is_scalar() && !n.text.empty() && n.text[0] == '@') {
+            // The address of a symbol of the loaded guest image, resolved when the machine is built.
+            r.symbol = n.text.substr(1);
+            bool ok = !r.symbol.empty() && !std::isdigit(static_cast<unsigned char>(r.symbol[0]));
+            for (char c : r.symbol)
+                ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '$');
+            if (!ok)
+                throw Error(n.loc, "invalid symbol '" + n.text + "' in " + what +
+                                       " (expected @NAME, NAME an ELF symbol such as tohost)");
+            return r;
+        }
         if (n.is_map()) {
             check_keys(n, kRegKeys, what);
             const Node *b = n.get("base");
@@ -757,6 +768,7 @@ class Validator
         if (!tn) throw Error(key_loc, "'cpus' needs a 'type' (the CPU device type, like riscv64)");
         const TypeSchema &t = find_type(*tn, "the type of 'cpus'");
         c.type = t.name;
+        c.type_loc = tn->loc;
         if (const Node *cn = n.get("count")) {
             const std::string &s = need_scalar(*cn, "'count' of 'cpus'");
             auto v = parse_uint(s);
@@ -965,7 +977,28 @@ MachineSpec load_manifest(const std::string &name, const std::vector<std::string
     for (const auto &id : overrides.chardev_ids)
         v.chardev_ids_.push_back(id);
 
-    if (const Entry *c = r.find("cpus")) spec.cpus = v.cpus(*c->value, c->key_loc);
+    if (const Entry *c = r.find("cpus")) {
+        spec.cpus = v.cpus(*c->value, c->key_loc);
+        // The machine names its CPUs cpu0, cpu1, ...: devices wire interrupts
+        // to them (cpu0.mti), so they are devices for validation, and no
+        // device may take their names.
+        unsigned n = overrides.smp && *overrides.smp <= kMaxCpus ? *overrides.smp : spec.cpus->count;
+        for (unsigned i = 0; i < n; ++i) {
+            std::string name = "cpu" + std::to_string(i);
+            if (auto it = v.devices_.find(name); it != v.devices_.end()) {
+                Location loc = c->key_loc;
+                if (devs)
+                    for (const auto &e : devs->entries)
+                        if (e.key == name) loc = e.key_loc;
+                for (const auto &cd : cmd)
+                    if (cd.id == name) loc = cd.loc;
+                throw Error(loc, "device name '" + name + "' is taken by CPU " + std::to_string(i) +
+                                     " (the machine names its CPUs cpu0, cpu1, ...)");
+            }
+            v.device_names_.push_back(name);
+            v.devices_.emplace(name, DeviceRef{spec.cpus->type, c->key_loc});
+        }
+    }
     if (const Node *m = r.get("memory")) spec.memory = v.memory(*m);
     v.memory_ = &spec.memory;
     if (chr) spec.chardevs = v.chardevs(*chr);
@@ -1260,7 +1293,12 @@ std::string manifest_json_schema(const SchemaProvider &types)
                        .set("properties", Json::object().set("base", ref("uint")).set("size", ref("size")))
                        .set("required", strings({"base"}))
                        .set("additionalProperties", Json::boolean(false));
-    defs.set("reg-entry", any_of({ref("uint"), reg_obj}));
+    Json reg_symbol =
+        Json::object()
+            .set("type", Json::str("string"))
+            .set("pattern", Json::str("^@[A-Za-z_.$][A-Za-z0-9_.$]*$"))
+            .set("description", Json::str("@NAME: the address of ELF symbol NAME of the loaded image"));
+    defs.set("reg-entry", any_of({ref("uint"), reg_obj, reg_symbol}));
     // `type` is not required: a file that includes a board may change a
     // device's properties without repeating its type.
     defs.set("device",

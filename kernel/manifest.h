@@ -33,6 +33,7 @@ struct IrqRef {
 struct RegSpec {
     uint64_t base = 0;
     std::optional<uint64_t> size; // when the manifest states one
+    std::string symbol;           // `@name`: the address of ELF symbol `name` (base unused until resolved)
     Location loc;
 };
 
@@ -60,7 +61,8 @@ struct CpuSpec {
     std::string type;
     unsigned count = 1;
     std::vector<PropSetting> props;
-    Location loc;
+    Location loc;      // of the `cpus` key
+    Location type_loc; // of its `type`
 };
 
 // A chardev declared in the manifest (`chardevs:`) or on the command line

@@ -89,7 +89,8 @@ std::string unesc(const std::string &s)
     return out;
 }
 
-constexpr const char *kIndexMagic = "keel-module-index 1";
+// Version 2 added accelerators; an index of another version is rebuilt.
+constexpr const char *kIndexMagic = "keel-module-index 2";
 
 } // namespace
 
@@ -124,12 +125,15 @@ struct Registry::Scan {
     KeelRegistrar base; // first: the module sees only this
     Registry *registry;
     ModuleRecord *module;
-    std::vector<std::unique_ptr<TypeRecord>> types;
+    Found found;
     std::string error;
     bool check_others = true; // false while indexing: conflicts are resolved per search path
 
     static int register_device(KeelRegistrar *r, const KeelDeviceTypeInfo *info, KeelError *err);
+    static int register_accel(KeelRegistrar *r, const KeelAccelTypeInfo *info, KeelError *err);
     std::string check(const KeelDeviceTypeInfo *info);
+    std::string check(const KeelAccelTypeInfo *info);
+    int result(const std::string &problem, KeelError *err);
 };
 
 std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
@@ -142,7 +146,7 @@ std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
         return strprintf("invalid device type name '%s' (use lower-case letters, digits, '-', '_', '.')",
                          info->name ? info->name : "(null)");
     std::string tn = info->name;
-    for (const auto &t : types)
+    for (const auto &t : found.types)
         if (t->name == tn) return "type '" + tn + "' is registered twice";
     if (const TypeRecord *other = registry->find_record(tn); check_others && other && other->module != module)
         return strprintf("type '%s' is already provided by %s (module %s %s)", tn.c_str(),
@@ -178,23 +182,70 @@ std::string Registry::Scan::check(const KeelDeviceTypeInfo *info)
     return {};
 }
 
+std::string Registry::Scan::check(const KeelAccelTypeInfo *info)
+{
+    if (!info) return "register_accel() called with NULL";
+    if (info->size < offsetof(KeelAccelTypeInfo, reserved))
+        return strprintf("accelerator descriptor is %zu bytes, smaller than the %zu bytes of ABI 1.0",
+                         info->size, offsetof(KeelAccelTypeInfo, reserved));
+    if (!valid_name(info->name))
+        return strprintf("invalid accelerator name '%s' (use lower-case letters, digits, '-', '_', '.')",
+                         info->name ? info->name : "(null)");
+    std::string an = info->name;
+    for (const auto &a : found.accels)
+        if (a->name == an) return "accelerator '" + an + "' is registered twice";
+    if (const AccelRecord *other = registry->find_accel(an); check_others && other && other->module != module)
+        return strprintf("accelerator '%s' is already provided by %s (module %s %s)", an.c_str(),
+                         other->module->file.c_str(), other->module->name.c_str(),
+                         other->module->version.c_str());
+    const KeelAccelOps *ops = info->ops;
+    if (!ops) return "accelerator '" + an + "' has no ops table";
+    if (ops->size < offsetof(KeelAccelOps, reserved))
+        return strprintf(
+            "accelerator '%s' has an ops table of %zu bytes, smaller than the %zu bytes of ABI 1.0",
+            an.c_str(), ops->size, offsetof(KeelAccelOps, reserved));
+    if (!ops->create || !ops->run || !ops->stop)
+        return "accelerator '" + an + "' lacks " +
+               (!ops->create ? "create"
+                : !ops->run  ? "run"
+                             : "stop") +
+               "() in its ops table (create, run and stop are required)";
+    return {};
+}
+
+int Registry::Scan::result(const std::string &problem, KeelError *err)
+{
+    if (problem.empty()) return KEEL_OK;
+    if (err) {
+        err->is_set = true;
+        err->message = problem;
+    }
+    if (error.empty()) error = problem;
+    return KEEL_ERR;
+}
+
 int Registry::Scan::register_device(KeelRegistrar *r, const KeelDeviceTypeInfo *info, KeelError *err)
 {
     auto *self = reinterpret_cast<Scan *>(r);
-    std::string problem = self->check(info);
-    if (!problem.empty()) {
-        if (err) {
-            err->is_set = true;
-            err->message = problem;
-        }
-        if (self->error.empty()) self->error = problem;
-        return KEEL_ERR;
-    }
+    if (self->result(self->check(info), err) != KEEL_OK) return KEEL_ERR;
     auto rec = std::make_unique<TypeRecord>();
     static_cast<TypeSchema &>(*rec) = schema_from_info(*info);
     rec->info = info;
     rec->module = self->module;
-    self->types.push_back(std::move(rec));
+    self->found.types.push_back(std::move(rec));
+    return KEEL_OK;
+}
+
+int Registry::Scan::register_accel(KeelRegistrar *r, const KeelAccelTypeInfo *info, KeelError *err)
+{
+    auto *self = reinterpret_cast<Scan *>(r);
+    if (self->result(self->check(info), err) != KEEL_OK) return KEEL_ERR;
+    auto rec = std::make_unique<AccelRecord>();
+    rec->name = info->name;
+    rec->description = info->description ? info->description : "";
+    rec->info = info;
+    rec->module = self->module;
+    self->found.accels.push_back(std::move(rec));
     return KEEL_OK;
 }
 
@@ -243,7 +294,7 @@ std::string Registry::index_path(const std::string &dir)
     return cache + "/keel/modules" + key + ".index";
 }
 
-bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::string &error, TypeList *out)
+bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::string &error, Found *out)
 {
     const std::string &f = rec.file;
     dlerror();
@@ -295,6 +346,7 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
     scan.base.size = sizeof(KeelRegistrar);
     scan.base.services = services_;
     scan.base.register_device = &Scan::register_device;
+    scan.base.register_accel = &Scan::register_accel;
     scan.registry = this;
     scan.module = &rec;
     scan.check_others = out == nullptr;
@@ -309,7 +361,7 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
 
     // Accepted.
     rec.types.clear();
-    for (auto &t : scan.types) {
+    for (auto &t : scan.found.types) {
         rec.types.push_back(t->name);
         t->kind = rec.kind;
         t->module_name = rec.name;
@@ -317,7 +369,7 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
         t->module_version = rec.version;
         if (!keep_loaded) t->info = nullptr;
         if (out) {
-            out->push_back(std::move(t));
+            out->types.push_back(std::move(t));
             continue;
         }
         auto it = types_.find(t->name);
@@ -325,6 +377,20 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
             it->second->info = t->info; // now loaded
         else
             types_.emplace(t->name, std::move(t));
+    }
+    rec.accels.clear();
+    for (auto &a : scan.found.accels) {
+        rec.accels.push_back(a->name);
+        if (!keep_loaded) a->info = nullptr;
+        if (out) {
+            out->accels.push_back(std::move(a));
+            continue;
+        }
+        auto it = accels_.find(a->name);
+        if (it != accels_.end() && it->second->module == &rec)
+            it->second->info = a->info;
+        else
+            accels_.emplace(a->name, std::move(a));
     }
     rec.ok = true;
     rec.error.clear();
@@ -352,7 +418,7 @@ void Registry::scan_dir(const std::string &dir, bool force)
 {
     // What the index says about this directory.
     std::map<std::string, std::unique_ptr<ModuleRecord>> indexed;
-    std::map<std::string, std::vector<std::unique_ptr<TypeRecord>>> indexed_types;
+    std::map<std::string, Found> indexed_found;
     std::string ipath = index_path(dir);
     if (!force) {
         std::ifstream in(ipath);
@@ -392,7 +458,13 @@ void Registry::scan_dir(const std::string &dir, bool force)
                     t->module_version = cur->version;
                     cur->types.push_back(t->name);
                     curt = t.get();
-                    indexed_types[cur->file].push_back(std::move(t));
+                    indexed_found[cur->file].types.push_back(std::move(t));
+                } else if (f[0] == "accel" && f.size() == 3 && cur) {
+                    auto a = std::make_unique<AccelRecord>();
+                    a->name = f[1];
+                    a->description = f[2];
+                    cur->accels.push_back(a->name);
+                    indexed_found[cur->file].accels.push_back(std::move(a));
                 } else if (f[0] == "prop" && f.size() == 12 && curt) {
                     PropSchema p;
                     p.name = f[1];
@@ -409,7 +481,7 @@ void Registry::scan_dir(const std::string &dir, bool force)
                     curt->props.push_back(std::move(p));
                 } else {
                     indexed.clear(); // unreadable index: rescan everything
-                    indexed_types.clear();
+                    indexed_found.clear();
                     break;
                 }
             }
@@ -446,12 +518,12 @@ void Registry::scan_dir(const std::string &dir, bool force)
         int64_t mt = 0;
         uint64_t sz = 0;
         stat_file(file, mt, sz);
-        TypeList types;
+        Found found;
         std::unique_ptr<ModuleRecord> rec;
         auto it = indexed.find(file);
         if (it != indexed.end() && it->second->mtime_ns == mt && it->second->file_size == sz) {
             rec = std::move(it->second);
-            types = std::move(indexed_types[file]);
+            found = std::move(indexed_found[file]);
         } else {
             changed = true;
             rec = std::make_unique<ModuleRecord>();
@@ -460,13 +532,13 @@ void Registry::scan_dir(const std::string &dir, bool force)
             rec->mtime_ns = mt;
             rec->file_size = sz;
             std::string error;
-            if (!open_and_register(*rec, false, error, &types)) {
+            if (!open_and_register(*rec, false, error, &found)) {
                 rec->ok = false;
                 rec->error = error;
             }
         }
         mine.push_back(rec.get());
-        publish(*rec, std::move(types));
+        publish(*rec, std::move(found));
         modules_.push_back(std::move(rec));
     }
     if (!changed) return;
@@ -488,6 +560,8 @@ void Registry::scan_dir(const std::string &dir, bool force)
                     << p.max << "\t" << esc(join(p.enum_values, "|")) << "\t" << esc(p.link_type) << "\t"
                     << p.offset << "\t" << esc(p.doc) << "\n";
         }
+        for (const auto &[name, desc] : m->accel_schemas)
+            out << "accel\t" << esc(name) << "\t" << esc(desc) << "\n";
     }
     std::string dir_of_index = ipath.substr(0, ipath.rfind('/'));
     std::string mk = dir_of_index;
@@ -506,28 +580,47 @@ void Registry::scan_dir(const std::string &dir, bool force)
     if (::rename(tmp.c_str(), ipath.c_str()) != 0) ::unlink(tmp.c_str());
 }
 
-void Registry::publish(ModuleRecord &m, TypeList types)
+std::string Registry::provider_conflict(const ModuleRecord &m, const std::string &what,
+                                        const std::string &name, const ModuleRecord *other) const
+{
+    return strprintf("%s: %s '%s' is already provided by %s (module %s %s)", m.file.c_str(), what.c_str(),
+                     name.c_str(), other ? other->file.c_str() : "the kernel",
+                     other ? other->name.c_str() : "", other ? other->version.c_str() : "");
+}
+
+void Registry::publish(ModuleRecord &m, Found found)
 {
     m.intrinsic_ok = m.ok;
     m.schemas.clear();
-    for (const auto &t : types)
+    for (const auto &t : found.types)
         m.schemas.push_back(*t);
+    m.accel_schemas.clear();
+    for (const auto &a : found.accels)
+        m.accel_schemas.emplace_back(a->name, a->description);
     if (!m.ok) return;
     // The first module on the search path to provide a type wins; a later
     // one is refused whole, so a type never comes from two places.
-    for (auto &t : types) {
+    for (auto &t : found.types) {
         if (const TypeRecord *o = find_record(t->name); o && o->module != &m) {
             m.ok = false;
-            m.error = strprintf("%s: type '%s' is already provided by %s (module %s %s)", m.file.c_str(),
-                                t->name.c_str(), o->module ? o->module->file.c_str() : "the kernel",
-                                o->module ? o->module->name.c_str() : "",
-                                o->module ? o->module->version.c_str() : "");
+            m.error = provider_conflict(m, "type", t->name, o->module);
             return;
         }
     }
-    for (auto &t : types) {
+    for (auto &a : found.accels) {
+        if (const AccelRecord *o = find_accel(a->name); o && o->module != &m) {
+            m.ok = false;
+            m.error = provider_conflict(m, "accelerator", a->name, o->module);
+            return;
+        }
+    }
+    for (auto &t : found.types) {
         t->module = &m;
         types_.emplace(t->name, std::move(t));
+    }
+    for (auto &a : found.accels) {
+        a->module = &m;
+        accels_.emplace(a->name, std::move(a));
     }
 }
 
@@ -540,6 +633,8 @@ void Registry::refresh(bool force)
     modules_ = std::move(keep);
     for (auto it = types_.begin(); it != types_.end();)
         it = (it->second->module && it->second->module->handle) ? std::next(it) : types_.erase(it);
+    for (auto it = accels_.begin(); it != accels_.end();)
+        it = (it->second->module && it->second->module->handle) ? std::next(it) : accels_.erase(it);
     for (const auto &d : search_path_) {
         struct stat st;
         if (::stat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
@@ -582,6 +677,47 @@ std::vector<std::string> Registry::type_names() const
 {
     std::vector<std::string> out;
     for (const auto &[n, t] : types_)
+        out.push_back(n);
+    return out;
+}
+
+const AccelRecord &Registry::require_accel(const std::string &name)
+{
+    auto it = accels_.find(name);
+    if (it == accels_.end()) {
+        std::vector<std::string> names = accel_names();
+        std::string hint = did_you_mean(name, names);
+        throw Error("unknown accelerator '" + name + "'" + hint +
+                    (names.empty() ? std::string(" (no accelerator module is installed)")
+                                   : " (available: " + join(names, ", ") + ")"));
+    }
+    AccelRecord &a = *it->second;
+    if (a.info) return a;
+    ModuleRecord *m = a.module;
+    if (!m || !m->ok) throw Error(m ? m->error : "accelerator '" + name + "' has no module");
+    std::string error;
+    if (!open_and_register(*m, true, error, nullptr)) {
+        m->ok = false;
+        m->error = error;
+        throw Error(error);
+    }
+    it = accels_.find(name);
+    if (it == accels_.end() || !it->second->info)
+        throw Error(m->file + ": module no longer provides accelerator '" + name +
+                    "'; run keel --rebuild-index");
+    return *it->second;
+}
+
+const AccelRecord *Registry::find_accel(std::string_view name) const
+{
+    auto it = accels_.find(name);
+    return it == accels_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Registry::accel_names() const
+{
+    std::vector<std::string> out;
+    for (const auto &[n, a] : accels_)
         out.push_back(n);
     return out;
 }

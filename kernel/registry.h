@@ -26,15 +26,26 @@ struct ModuleRecord {
     std::string name, kind, version, description, license;
     uint32_t abi_major = 0, abi_minor = 0;
     std::vector<std::string> types;
-    void *handle = nullptr; // dlopen handle while loaded
+    std::vector<std::string> accels; // accelerator names it registers
+    void *handle = nullptr;          // dlopen handle while loaded
     // As the module itself is, whatever the search path: what the index keeps.
     bool intrinsic_ok = false;
     std::vector<TypeSchema> schemas;
+    std::vector<std::pair<std::string, std::string>> accel_schemas; // name, description
 };
 
 // A registered type: its schema (always) and its descriptor (while loaded).
 struct TypeRecord : TypeSchema {
     const KeelDeviceTypeInfo *info = nullptr;
+    ModuleRecord *module = nullptr;
+};
+
+// A registered accelerator (-accel NAME): known from the index, its
+// descriptor only while its module is loaded.
+struct AccelRecord {
+    std::string name;
+    std::string description;
+    const KeelAccelTypeInfo *info = nullptr;
     ModuleRecord *module = nullptr;
 };
 
@@ -68,6 +79,12 @@ class Registry : public SchemaProvider
     const TypeSchema *find_type(std::string_view name) const override;
     std::vector<std::string> type_names() const override;
     const TypeRecord *find_record(std::string_view name) const;
+
+    // Accelerators, by the same rules as types: the loaded descriptor of
+    // `name` (loading its module), or keel::Error naming the available ones.
+    const AccelRecord &require_accel(const std::string &name);
+    const AccelRecord *find_accel(std::string_view name) const;
+    std::vector<std::string> accel_names() const;
     const std::vector<std::unique_ptr<ModuleRecord>> &modules() const { return modules_; }
 
     // Where the index of `dir` is kept.
@@ -75,17 +92,25 @@ class Registry : public SchemaProvider
 
   private:
     struct Scan;
-    using TypeList = std::vector<std::unique_ptr<TypeRecord>>;
-    // dlopen + ABI checks + init. Types go to `out` if given (indexing),
-    // else straight into the registry (loading).
-    bool open_and_register(ModuleRecord &rec, bool keep_loaded, std::string &error, TypeList *out);
-    void publish(ModuleRecord &m, TypeList types);
+    // What one module registers.
+    struct Found {
+        std::vector<std::unique_ptr<TypeRecord>> types;
+        std::vector<std::unique_ptr<AccelRecord>> accels;
+    };
+    // dlopen + ABI checks + init. What it registers goes to `out` if given
+    // (indexing), else straight into the registry (loading).
+    bool open_and_register(ModuleRecord &rec, bool keep_loaded, std::string &error, Found *out);
+    void publish(ModuleRecord &m, Found found);
+    // Who already provides type or accelerator `name` (another module), or "".
+    std::string provider_conflict(const ModuleRecord &m, const std::string &what, const std::string &name,
+                                  const ModuleRecord *other) const;
     void scan_dir(const std::string &dir, bool force);
 
     const KeelServices *services_;
     std::vector<std::string> search_path_;
     std::vector<std::unique_ptr<ModuleRecord>> modules_;
     std::map<std::string, std::unique_ptr<TypeRecord>, std::less<>> types_;
+    std::map<std::string, std::unique_ptr<AccelRecord>, std::less<>> accels_;
 };
 
 // Schema of a registered C descriptor, copied so it outlives the module.

@@ -34,13 +34,63 @@ static const KeelDeviceTypeInfo abi_type = {sizeof(KeelDeviceTypeInfo),
 static const KeelPropertyInfo bad_props[] = {
     KEEL_PROP_UINT_RANGE("value", AbiState, value, "2000", 1, 1023, "a number"),
 };
-static const KeelDeviceTypeInfo bad_type = {
-    sizeof(KeelDeviceTypeInfo), TYPE_NAME, "ABI test device", sizeof(AbiState), bad_props, 1, NULL, NULL, {0}};
+static const KeelDeviceTypeInfo bad_type = {sizeof(KeelDeviceTypeInfo),
+                                            TYPE_NAME,
+                                            "ABI test device",
+                                            sizeof(AbiState),
+                                            bad_props,
+                                            1,
+                                            NULL,
+                                            NULL,
+                                            {0}};
+#endif
+
+#if defined(ABI_CASE_accel_good) || defined(ABI_CASE_accel_null_ops) || defined(ABI_CASE_accel_no_run) || \
+    defined(ABI_CASE_accel_dup)
+#define ABI_ACCEL 1
+static void *abi_accel_create(const KeelCpuHandle *cpus, unsigned n, KeelError *err)
+{
+    (void)cpus;
+    (void)n;
+    keel_services->error_set(err, "the abi accelerator runs nothing");
+    return NULL;
+}
+static int abi_accel_run(void *a)
+{
+    (void)a;
+    return 0;
+}
+static void abi_accel_stop(void *a)
+{
+    (void)a;
+}
+static const KeelAccelOps abi_accel_ops = {sizeof(KeelAccelOps),
+#if defined(ABI_CASE_accel_no_run)
+                                           abi_accel_create,     NULL,
+#else
+                                           abi_accel_create,     abi_accel_run,
+#endif
+                                           abi_accel_stop,       NULL, NULL, {0}};
+static const KeelAccelTypeInfo abi_accel = {sizeof(KeelAccelTypeInfo),
+                                            "abi-accel",
+                                            "ABI test accelerator",
+#if defined(ABI_CASE_accel_null_ops)
+                                            NULL,
+#else
+                                            &abi_accel_ops,
+#endif
+                                            {0}};
 #endif
 
 static int abi_init(KeelRegistrar *reg, KeelError *err)
 {
-#if defined(ABI_CASE_init_fails)
+#if defined(ABI_ACCEL)
+    if (reg->register_accel(reg, &abi_accel, err) != KEEL_OK) return KEEL_ERR;
+#if defined(ABI_CASE_accel_dup)
+    if (reg->register_accel(reg, &abi_accel, err) != KEEL_OK) return KEEL_ERR;
+#endif
+    return KEEL_OK;
+#elif defined(ABI_CASE_init_fails)
     keel_services->error_set(err, "the hardware it needs is missing");
     return KEEL_ERR;
 #elif defined(ABI_CASE_bad_default)
@@ -50,7 +100,9 @@ static int abi_init(KeelRegistrar *reg, KeelError *err)
 #endif
 }
 
-#if defined(ABI_CASE_good) || defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b) || \
+#if defined(ABI_ACCEL)
+KEEL_MODULE("abi", KEEL_MODULE_ACCEL, "1.2.3", "ABI test accelerator module", "MIT", abi_init)
+#elif defined(ABI_CASE_good) || defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b) || \
     defined(ABI_CASE_init_fails) || defined(ABI_CASE_bad_default)
 KEEL_MODULE("abi", KEEL_MODULE_DEVICE, "1.2.3", "ABI test module", "MIT", abi_init)
 #elif defined(ABI_CASE_no_symbol)

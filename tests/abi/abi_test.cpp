@@ -204,3 +204,75 @@ TEST_CASE("the first module on the search path wins a type; later ones are refus
         CHECK(reg.modules()[1]->error.find("type 'abi-shared' is already provided by") != std::string::npos);
     }
 }
+
+namespace
+{
+
+std::string accel_mod(const std::string &name)
+{
+    return std::string(ABI_MODULE_DIR) + "/libkeel-accel-" + name + ".so";
+}
+
+} // namespace
+
+TEST_CASE("an accelerator module registers its accelerator", "[abi][accel]")
+{
+    Registry reg(kernel().services());
+    std::string err;
+    REQUIRE(reg.load_module(accel_mod("abi-accel-good"), err));
+    const AccelRecord *a = reg.find_accel("abi-accel");
+    REQUIRE(a);
+    REQUIRE(a->info != nullptr);
+    CHECK(a->description == "ABI test accelerator");
+    CHECK(a->module->kind == "accel");
+    CHECK(a->module->accels == std::vector<std::string>{"abi-accel"});
+    CHECK(reg.accel_names() == std::vector<std::string>{"abi-accel"});
+    CHECK(&reg.require_accel("abi-accel") == a);
+    CHECK_THROWS_WITH(reg.require_accel("abi-acel"),
+                      "unknown accelerator 'abi-acel' (did you mean 'abi-accel'?) (available: abi-accel)");
+}
+
+TEST_CASE("broken accelerator descriptors are refused with a clear message", "[abi][accel]")
+{
+    auto refuse_accel = [](const std::string &name) {
+        Registry reg(kernel().services());
+        std::string err;
+        CHECK_FALSE(reg.load_module(accel_mod(name), err));
+        CHECK(reg.accel_names().empty());
+        CHECK(reg.modules().empty());
+        return err;
+    };
+    CHECK(refuse_accel("abi-accel-null-ops") ==
+          accel_mod("abi-accel-null-ops") +
+              ": module 'abi' failed to initialise: accelerator 'abi-accel' has no ops table");
+    CHECK(refuse_accel("abi-accel-no-run") ==
+          accel_mod("abi-accel-no-run") +
+              ": module 'abi' failed to initialise: accelerator 'abi-accel' lacks "
+              "run() in its ops table (create, run and stop are required)");
+    CHECK(refuse_accel("abi-accel-dup") ==
+          accel_mod("abi-accel-dup") + ": module 'abi' failed to initialise: accelerator 'abi-accel' is "
+                                       "registered twice");
+    Registry none(kernel().services());
+    CHECK_THROWS_WITH(none.require_accel("tci"),
+                      "unknown accelerator 'tci' (no accelerator module is installed)");
+}
+
+TEST_CASE("the module index lists accelerators; asking for one loads its module", "[abi][accel][index]")
+{
+    TempDir d;
+    fs::copy_file(accel_mod("abi-accel-good"), d.path / "libkeel-accel-abi-accel-good.so");
+    {
+        Registry reg(kernel().services());
+        reg.set_search_path({d.path.string()});
+        reg.refresh();
+    }
+    Registry reg(kernel().services());
+    reg.set_search_path({d.path.string()});
+    reg.refresh();
+    const AccelRecord *a = reg.find_accel("abi-accel");
+    REQUIRE(a);
+    CHECK(a->info == nullptr); // from the index: not loaded
+    CHECK(a->description == "ABI test accelerator");
+    CHECK(reg.require_accel("abi-accel").info != nullptr);
+    CHECK(a->module->handle != nullptr);
+}

@@ -71,7 +71,7 @@ TEST_CASE("ns16550a registers with its module info and schema", "[device][ns1655
     REQUIRE(k.load_module(MODULE_PATH));
     const KeelModuleInfo *mi = k.module_info("ns16550a");
     REQUIRE(mi);
-    CHECK(std::string(mi->version) == "1.0.0");
+    CHECK(std::string(mi->version) == "1.0.1");
     CHECK(mi->kind == KEEL_MODULE_DEVICE);
     const KeelDeviceTypeInfo *t = k.find_type("ns16550a");
     REQUIRE(t);
@@ -483,4 +483,53 @@ TEST_CASE("ns16550a refuses bad properties", "[device][ns16550a]")
     CHECK_FALSE(k.create("ns16550a", "u", {{"clock-frequency", "0"}}));
     CHECK(k.error().find("clock-frequency") != std::string::npos);
     CHECK_FALSE(k.create("ns16550a", "u", {{"chardev", "nope"}}));
+}
+
+TEST_CASE("ns16550a in FIFO mode reports a break when its character reaches the top", "[device][ns16550a]")
+{
+    Uart u;
+    constexpr uint8_t kLsrFifoErr = 0x80;
+    u.wr(FCR, 0x01);
+    u.wr(IER, kIerLs);
+    u.chr.feed("ab");
+    u.chr.event(KEEL_CHARDEV_BREAK);
+    u.chr.feed("c");
+
+    // The break is third in the FIFO: LSR7 says an error is queued, BI and the interrupt wait.
+    uint8_t lsr = u.rd(LSR);
+    CHECK((lsr & (kLsrFifoErr | kLsrBI | kLsrDR)) == (kLsrFifoErr | kLsrDR));
+    CHECK(u.irq() == 0);
+    CHECK(u.rd(RBR) == 'a');
+    CHECK((u.rd(LSR) & kLsrBI) == 0);
+    CHECK(u.rd(RBR) == 'b');
+
+    // Now on top: BI and the line status interrupt appear; reading LSR reports them once.
+    CHECK(u.irq() == 1);
+    CHECK(u.rd(IIR) == (kIirFifo | kIirRlsi));
+    lsr = u.rd(LSR);
+    CHECK((lsr & (kLsrFifoErr | kLsrBI)) == (kLsrFifoErr | kLsrBI));
+    CHECK(u.irq() == 0);
+    CHECK((u.rd(LSR) & (kLsrFifoErr | kLsrBI)) == 0); // no other error left in the FIFO
+    CHECK(u.rd(RBR) == 0);
+    CHECK(u.rd(RBR) == 'c');
+    CHECK((u.rd(LSR) & kLsrDR) == 0);
+}
+
+TEST_CASE("ns16550a ignores FCR bits other than FCR0 while FIFOs are off", "[device][ns16550a]")
+{
+    Uart u;
+    u.chr.feed("x");
+    u.wr(FCR, 0x02); // "clear RX" without FCR0: not programmed
+    CHECK((u.rd(LSR) & kLsrDR) == kLsrDR);
+    CHECK(u.rd(IIR) == kIirNone); // FIFOs still off
+    CHECK(u.rd(RBR) == 'x');
+
+    SECTION("turning FIFOs off empties them")
+    {
+        u.wr(FCR, 0x01);
+        u.chr.feed("yz");
+        u.wr(FCR, 0x00);
+        CHECK((u.rd(LSR) & kLsrDR) == 0);
+        CHECK(u.rd(IIR) == kIirNone);
+    }
 }

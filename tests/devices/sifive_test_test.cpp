@@ -99,3 +99,34 @@ TEST_CASE("sifive-test logs unknown values as guest errors and reads as zero", "
     CHECK(f.dev->read(0, 4) == 0);
     CHECK(f.dev->read(0xffc, 4) == 0);
 }
+
+TEST_CASE("sifive-test decodes the low 16 bits as the command, as QEMU does", "[device][sifive-test]")
+{
+    Finisher f;
+    SECTION("PASS with stray upper bits still passes")
+    {
+        f.dev->write(0, 4, 0x00015555);
+        REQUIRE(f.k.system_requests().size() == 1);
+        CHECK(f.k.system_requests()[0].req == KEEL_SYSTEM_SHUTDOWN);
+        CHECK(f.k.system_requests()[0].status == 0);
+    }
+    SECTION("FAIL with code 0 exits with status 0")
+    {
+        f.dev->write(0, 4, 0x3333);
+        REQUIRE(f.k.system_requests().size() == 1);
+        CHECK(f.k.system_requests()[0].req == KEEL_SYSTEM_SHUTDOWN);
+        CHECK(f.k.system_requests()[0].status == 0);
+    }
+    SECTION("RESET with upper bits still resets")
+    {
+        f.dev->write(0, 4, 0xabcd7777u);
+        REQUIRE(f.k.system_requests().size() == 1);
+        CHECK(f.k.system_requests()[0].req == KEEL_SYSTEM_RESET);
+    }
+    SECTION("a value whose low half is no command is ignored")
+    {
+        f.dev->write(0, 4, 0x55550000u);
+        CHECK(f.k.system_requests().empty());
+        CHECK(f.k.logged(KEEL_LOG_GUEST_ERROR, "0x55550000"));
+    }
+}

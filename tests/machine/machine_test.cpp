@@ -2,36 +2,19 @@
 // Whole machines built from manifests with the real test-device modules, driven through the system bus.
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <fstream>
-
-#include "kernel.h"
-#include "machine.h"
+#include "test_machine.h"
 
 using namespace keel;
+
+using keel::test::TempManifest;
+using keel::test::test_registry;
 
 namespace
 {
 
-Registry &test_registry()
-{
-    static bool ready = false;
-    Registry &reg = kernel().registry();
-    if (!ready) {
-        reg.set_search_path({TEST_MODULE_DIR});
-        reg.refresh();
-        ready = true;
-    }
-    return reg;
-}
-
 std::unique_ptr<Machine> build(const std::string &manifest, ManifestOverrides ov = {})
 {
-    Registry &reg = test_registry();
-    MachineSpec spec = load_manifest(std::string(MACHINE_TEST_DIR) + "/" + manifest, {}, ov, reg);
-    auto m = std::make_unique<Machine>(reg, std::move(spec), nullptr);
-    m->build();
-    return m;
+    return keel::test::build_machine(std::string(MACHINE_TEST_DIR) + "/" + manifest, std::move(ov));
 }
 
 uint64_t rd(Machine &m, uint64_t addr, unsigned w = 4)
@@ -45,20 +28,6 @@ void wr(Machine &m, uint64_t addr, uint64_t v, unsigned w = 4)
 {
     REQUIRE(m.system_memory().write(addr, w, v) == KEEL_MEM_OK);
 }
-
-// A manifest written by the test into a temporary file.
-struct TempManifest {
-    std::string path;
-    explicit TempManifest(const std::string &text)
-    {
-        char tmpl[] = "/tmp/keel-machine-XXXXXX.yaml";
-        int fd = ::mkstemps(tmpl, 5);
-        ::close(fd);
-        path = tmpl;
-        std::ofstream(path) << text;
-    }
-    ~TempManifest() { std::filesystem::remove(path); }
-};
 
 } // namespace
 

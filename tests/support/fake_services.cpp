@@ -296,6 +296,26 @@ struct FakeAccess {
         return KEEL_OK;
     }
 
+    static int register_accel(KeelRegistrar *, const KeelAccelTypeInfo *a, KeelError *err)
+    {
+        FakeKernel &k = kern();
+        auto fail = [&](const std::string &m) {
+            if (err) err->is_set = true, err->message = m;
+            return KEEL_ERR;
+        };
+        if (!a) return fail("register_accel: no accelerator");
+        if (a->size < offsetof(KeelAccelTypeInfo, reserved))
+            return fail(keel::strprintf("accelerator descriptor size %zu is too small", a->size));
+        if (!a->name || !*a->name) return fail("accelerator without a name");
+        if (k.accels_.count(a->name))
+            return fail(keel::strprintf("accelerator '%s' is already registered", a->name));
+        if (!a->ops || a->ops->size < offsetof(KeelAccelOps, reserved) || !a->ops->create || !a->ops->run ||
+            !a->ops->stop)
+            return fail(keel::strprintf("%s: ops table missing or without create/run/stop", a->name));
+        k.accels_[a->name] = a;
+        return KEEL_OK;
+    }
+
     // --- services ---
 
     [[gnu::format(printf, 2, 3)]] static void error_set(KeelError *err, const char *f, ...)
@@ -533,6 +553,43 @@ struct FakeAccess {
         kern().requests_.push_back({req, status});
     }
 
+    // CPUs: kicks are counted per object; memory is the fake's RAM (DMA's), nothing else.
+    static void cpu_kick(KeelObject *cpu)
+    {
+        if (cpu) ++kern().kicks_[cpu->impl->name];
+    }
+
+    static uint8_t *cpu_ram_ptr(KeelObject *, uint64_t paddr, uint64_t *avail, bool)
+    {
+        FakeKernel &k = kern();
+        if (!in_ram(k, paddr, 1)) {
+            if (avail) *avail = 0;
+            return nullptr;
+        }
+        if (avail) *avail = k.ram_.size() - (paddr - k.ram_base_);
+        return k.ram_.data() + (paddr - k.ram_base_);
+    }
+
+    static KeelMemResult cpu_mem_read(KeelObject *, uint64_t paddr, unsigned width, uint64_t *value)
+    {
+        FakeKernel &k = kern();
+        if (!valid_width(width) || !value) return KEEL_MEM_ACCESS_ERROR;
+        if (!in_ram(k, paddr, width)) return KEEL_MEM_DECODE_ERROR;
+        uint64_t v = 0;
+        std::memcpy(&v, k.ram_.data() + (paddr - k.ram_base_), width); // little-endian host
+        *value = v;
+        return KEEL_MEM_OK;
+    }
+
+    static KeelMemResult cpu_mem_write(KeelObject *, uint64_t paddr, unsigned width, uint64_t value)
+    {
+        FakeKernel &k = kern();
+        if (!valid_width(width)) return KEEL_MEM_ACCESS_ERROR;
+        if (!in_ram(k, paddr, width)) return KEEL_MEM_DECODE_ERROR;
+        std::memcpy(k.ram_.data() + (paddr - k.ram_base_), &value, width);
+        return KEEL_MEM_OK;
+    }
+
     static Window &window(DeviceImpl &d, unsigned i)
     {
         if (i >= d.windows.size() || !d.windows[i].exists)
@@ -570,14 +627,17 @@ const KeelServices FakeAccess::services = {
     FakeAccess::timer_del,
     FakeAccess::timer_free,
     FakeAccess::system_request,
-    nullptr, // cpu_kick: no CPUs in the fake kernel
-    nullptr,
-    nullptr,
-    nullptr,
+    FakeAccess::cpu_kick,
+    FakeAccess::cpu_ram_ptr,
+    FakeAccess::cpu_mem_read,
+    FakeAccess::cpu_mem_write,
 };
 
-KeelRegistrar FakeAccess::registrar = {
-    sizeof(KeelRegistrar), &FakeAccess::services, FakeAccess::register_device, nullptr, {}};
+KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),
+                                       &FakeAccess::services,
+                                       FakeAccess::register_device,
+                                       FakeAccess::register_accel,
+                                       {}};
 
 // --- FakeChardev ---
 
@@ -875,6 +935,18 @@ const KeelDeviceTypeInfo *FakeKernel::find_type(const std::string &name) const
     return it == types_.end() ? nullptr : it->second;
 }
 
+const KeelAccelTypeInfo *FakeKernel::find_accel(const std::string &name) const
+{
+    auto it = accels_.find(name);
+    return it == accels_.end() ? nullptr : it->second;
+}
+
+unsigned FakeKernel::cpu_kicks(const std::string &name) const
+{
+    auto it = kicks_.find(name);
+    return it == kicks_.end() ? 0 : it->second;
+}
+
 std::vector<std::string> FakeKernel::type_names() const
 {
     std::vector<std::string> v;
@@ -911,6 +983,9 @@ std::unique_ptr<FakeDevice> FakeKernel::create(const std::string &type, const st
     size_t sz = (std::max<size_t>(t->instance_size, 1) + 15) & ~size_t{15};
     impl->state = std::aligned_alloc(16, sz);
     std::memset(impl->state, 0, sz);
+    // A CPU type's state starts with KeelCpuCommon; number CPUs in creation order, as the machine does.
+    if (t->cpu && t->instance_size >= sizeof(KeelCpuCommon))
+        KEEL_CPU_COMMON(impl->state)->cpu_index = next_cpu_index_++;
     std::unique_ptr<FakeDevice> dev(new FakeDevice(std::move(impl)));
     DeviceImpl &d = *dev->impl_;
     devices_[name] = dev.get();

@@ -152,6 +152,13 @@ class FakeKernel
     const KeelModuleInfo *module_info(const std::string &name) const;
     const KeelDeviceTypeInfo *find_type(const std::string &name) const;
     std::vector<std::string> type_names() const;
+    // Accelerators a loaded module registered (register_accel).
+    const KeelAccelTypeInfo *find_accel(const std::string &name) const;
+
+    // CPUs. Instances of a CPU type (KeelDeviceTypeInfo.cpu) get KeelCpuCommon.cpu_index 0, 1, ... in
+    // creation order. cpu_kick is counted per object name; cpu_ram_ptr/cpu_mem_read/cpu_mem_write reach the
+    // fake's RAM.
+    unsigned cpu_kicks(const std::string &name) const;
 
     // Instances: init, then property defaults, then @props, then (unless @realize is false) realize and
     // a cold reset. Returns nullptr and sets error() on failure. @name is the object name (used by LINK).
@@ -194,6 +201,9 @@ class FakeKernel
     };
     std::vector<Module> modules_;
     std::map<std::string, const KeelDeviceTypeInfo *> types_;
+    std::map<std::string, const KeelAccelTypeInfo *> accels_;
+    std::map<std::string, unsigned> kicks_;
+    uint32_t next_cpu_index_ = 0;
     std::map<std::string, FakeDevice *> devices_;
     std::vector<std::unique_ptr<FakeChardev>> chardevs_;
     std::vector<std::unique_ptr<KeelTimer>> timers_;

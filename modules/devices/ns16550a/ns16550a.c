@@ -2,6 +2,8 @@
 /* NS16550A UART: 8 byte registers spaced by reg-shift, 16-byte FIFOs, one level interrupt line. */
 #include <keel/module.h>
 
+#include <string.h>
+
 /* Register indexes (offset >> reg-shift). */
 enum {
     UART_RBR = 0, /* read, DLAB=0: receive buffer;  write: THR; DLAB=1: DLL */
@@ -47,6 +49,7 @@ enum {
     LSR_BI = 0x10,
     LSR_THRE = 0x20,
     LSR_TEMT = 0x40,
+    LSR_RX_FIFO_ERR = 0x80, /* FIFO mode: a character with PE/FE/BI is somewhere in the FIFO */
     LSR_ERRORS = LSR_OE | LSR_PE | LSR_FE | LSR_BI,
 
     MSR_CTS = 0x10,
@@ -74,6 +77,7 @@ typedef struct Ns16550a {
     bool timeout_ipending; /* character timeout */
     bool rx_blocked;       /* can_receive said 0: tell the backend when space frees */
     uint8_t rx_fifo[FIFO_SIZE];
+    uint8_t rx_err[FIFO_SIZE]; /* FIFO mode: LSR error bits of each character, shown when it is on top */
     unsigned rx_head, rx_count;
 } Ns16550a;
 
@@ -93,9 +97,21 @@ static unsigned rx_trigger(const Ns16550a *s)
     return fifo_on(s) ? levels[s->fcr >> 6] : 1;
 }
 
+/* LSR as the guest sees it: in FIFO mode a character's error bits appear when it reaches the top. */
+static uint8_t lsr_value(const Ns16550a *s)
+{
+    uint8_t lsr = s->lsr;
+    if (fifo_on(s) && s->rx_count) {
+        lsr |= s->rx_err[s->rx_head];
+        for (unsigned i = 0; i < s->rx_count; i++)
+            if (s->rx_err[(s->rx_head + i) % FIFO_SIZE]) lsr |= LSR_RX_FIFO_ERR;
+    }
+    return lsr;
+}
+
 static uint8_t compute_iir(const Ns16550a *s)
 {
-    if ((s->ier & IER_ELSI) && (s->lsr & LSR_ERRORS)) return IIR_RLSI;
+    if ((s->ier & IER_ELSI) && (lsr_value(s) & LSR_ERRORS)) return IIR_RLSI;
     if ((s->ier & IER_ERBFI) && s->rx_count >= rx_trigger(s)) return IIR_RDI;
     if ((s->ier & IER_ERBFI) && s->timeout_ipending) return IIR_CTI;
     if ((s->ier & IER_ETBEI) && s->thr_ipending) return IIR_THRI;
@@ -121,19 +137,27 @@ static int64_t timeout_ns(const Ns16550a *s)
 static void rx_clear(Ns16550a *s)
 {
     s->rx_head = s->rx_count = 0;
+    memset(s->rx_err, 0, sizeof(s->rx_err));
     s->lsr &= (uint8_t)~LSR_DR;
     s->timeout_ipending = false;
     keel_services->timer_del(s->timeout_timer);
 }
 
-static void rx_push(Ns16550a *s, uint8_t byte)
+/* @err: LSR error bits that come with the character (BI for a break). */
+static void rx_push(Ns16550a *s, uint8_t byte, uint8_t err)
 {
     if (s->rx_count == rx_capacity(s)) {
         /* Overrun: in FIFO mode the byte in the shift register is lost; without FIFOs it replaces RBR. */
         s->lsr |= LSR_OE;
-        if (!fifo_on(s)) s->rx_fifo[s->rx_head] = byte;
+        if (!fifo_on(s)) {
+            s->rx_fifo[s->rx_head] = byte;
+            s->lsr |= err;
+        }
     } else {
-        s->rx_fifo[(s->rx_head + s->rx_count) % FIFO_SIZE] = byte;
+        unsigned slot = (s->rx_head + s->rx_count) % FIFO_SIZE;
+        s->rx_fifo[slot] = byte;
+        s->rx_err[slot] = fifo_on(s) ? err : 0;
+        if (!fifo_on(s)) s->lsr |= err; /* without FIFOs the character is RBR at once */
         s->rx_count++;
     }
     s->lsr |= LSR_DR;
@@ -148,6 +172,7 @@ static uint8_t rx_pop(Ns16550a *s)
 {
     if (s->rx_count == 0) return s->rx_fifo[s->rx_head]; /* RBR keeps the last byte */
     uint8_t byte = s->rx_fifo[s->rx_head];
+    s->rx_err[s->rx_head] = 0;
     s->rx_count--;
     if (s->rx_count) s->rx_head = (s->rx_head + 1) % FIFO_SIZE;
     s->timeout_ipending = false;
@@ -177,7 +202,7 @@ static void transmit(Ns16550a *s, uint8_t byte)
     s->thr_ipending = false;
     update_irq(s);
     if (s->mcr & MCR_LOOP) {
-        rx_push(s, byte);
+        rx_push(s, byte, 0);
     } else if (s->chr) {
         /* No TX backpressure to the guest: a byte the backend refuses is dropped, as on a real line. */
         keel_services->chardev_write(s->chr, &byte, 1);
@@ -235,8 +260,9 @@ static KeelMemResult uart_read(void *opaque, uint64_t offset, unsigned width, ui
         *value = s->mcr;
         break;
     case UART_LSR:
-        *value = s->lsr;
+        *value = lsr_value(s);
         s->lsr &= (uint8_t)~LSR_ERRORS;
+        if (s->rx_count) s->rx_err[s->rx_head] = 0; /* the top character's errors were reported */
         update_irq(s);
         break;
     case UART_MSR:
@@ -253,6 +279,8 @@ static KeelMemResult uart_read(void *opaque, uint64_t offset, unsigned width, ui
 
 static void write_fcr(Ns16550a *s, uint8_t val)
 {
+    /* FCR0 must be 1 for the other bits to be programmed; the clear bits do nothing with FIFOs off. */
+    if (!(val & FCR_ENABLE)) val &= FCR_ENABLE;
     if ((val ^ s->fcr) & FCR_ENABLE) val |= FCR_CLEAR_RX | FCR_CLEAR_TX; /* toggling FIFOs empties them */
     if (val & FCR_CLEAR_RX) rx_clear(s);
     /* The TX FIFO is always empty: bytes leave as they are written. */
@@ -335,7 +363,7 @@ static void uart_receive(void *opaque, const uint8_t *buf, size_t len)
     Ns16550a *s = opaque;
     if (s->mcr & MCR_LOOP) return; /* the line is disconnected in loopback */
     for (size_t i = 0; i < len; i++)
-        rx_push(s, buf[i]);
+        rx_push(s, buf[i], 0);
     update_irq(s);
 }
 
@@ -343,8 +371,7 @@ static void uart_event(void *opaque, KeelChardevEvent event)
 {
     Ns16550a *s = opaque;
     if (event != KEEL_CHARDEV_BREAK || (s->mcr & MCR_LOOP)) return;
-    rx_push(s, 0); /* a break arrives as a zero character with BI */
-    s->lsr |= LSR_BI;
+    rx_push(s, 0, LSR_BI); /* a break arrives as a zero character with BI */
     update_irq(s);
 }
 
@@ -441,4 +468,4 @@ static int ns16550a_module_init(KeelRegistrar *reg, KeelError *err)
     return reg->register_device(reg, &uart_type, err);
 }
 
-KEEL_MODULE("ns16550a", KEEL_MODULE_DEVICE, "1.0.0", "NS16550A UART", "MIT", ns16550a_module_init)
+KEEL_MODULE("ns16550a", KEEL_MODULE_DEVICE, "1.0.1", "NS16550A UART", "MIT", ns16550a_module_init)

@@ -1,0 +1,625 @@
+// SPDX-License-Identifier: MIT
+// The execution core: soft TLB and memory slow paths, the block cache with chaining and invalidation, the
+// loop.
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+
+#include <keel/module.h>
+
+#include "exec.h"
+
+namespace keel::exec
+{
+
+namespace
+{
+
+// Blocks are cut by the translator well before this; it bounds one block's IR.
+constexpr unsigned kMaxInsns = 512;
+// A time slice: block entries (chained ones included) before the loop moves to the next CPU.
+constexpr int64_t kSliceEntries = 1 << 16;
+// Translated blocks a CPU keeps before its cache is dropped and rebuilt.
+constexpr size_t kMaxTbsPerCpu = 1 << 16;
+
+CpuState *state_of(KeelCpuCommon *cpu)
+{
+    return static_cast<CpuState *>(cpu->engine_data);
+}
+
+void eng_tlb_flush(KeelCpuCommon *cpu)
+{
+    CpuState *c = state_of(cpu);
+    c->core->tlb_flush(*c);
+}
+
+void eng_tlb_flush_page(KeelCpuCommon *cpu, uint64_t vaddr)
+{
+    CpuState *c = state_of(cpu);
+    c->core->tlb_flush_page(*c, vaddr);
+}
+
+void eng_tb_flush(KeelCpuCommon *cpu)
+{
+    CpuState *c = state_of(cpu);
+    c->core->tb_flush(*c);
+}
+
+uint64_t sign_extend(uint64_t v, unsigned size)
+{
+    unsigned shift = 64 - 8 * size;
+    return shift ? static_cast<uint64_t>(static_cast<int64_t>(v << shift) >> shift) : v;
+}
+
+} // namespace
+
+std::string Core::check_cpus(const KeelCpuHandle *cpus, unsigned n_cpus)
+{
+    if (!cpus || n_cpus == 0) return "no CPUs to run";
+    for (unsigned i = 0; i < n_cpus; ++i) {
+        const KeelCpuOps *o = cpus[i].ops;
+        std::string who = "CPU " + std::to_string(i) + ": ";
+        if (!o || !cpus[i].env) return who + "no state or no CPU operations";
+        if (!o->translate || !o->tlb_fill || !o->mem_fault || !o->exec_exception || !o->exec_interrupt ||
+            !o->has_work || !o->tb_flags)
+            return who + "its type lacks a hook the engine calls";
+        if (o->n_mmu_idx == 0 || o->n_mmu_idx > kMaxMmuIdx)
+            return who + "n_mmu_idx " + std::to_string(o->n_mmu_idx) + " (1 to 8)";
+        if (o->pc_global >= o->n_globals || !o->globals || o->globals[o->pc_global].type != KEEL_IR_I64)
+            return who + "pc_global does not name an I64 global";
+    }
+    return {};
+}
+
+Core::Core(const KeelCpuHandle *cpus, unsigned n_cpus, std::unique_ptr<Engine> engine)
+    : engine_(std::move(engine))
+{
+    table_.size = sizeof(KeelCpuEngine);
+    table_.tlb_flush = eng_tlb_flush;
+    table_.tlb_flush_page = eng_tlb_flush_page;
+    table_.tb_flush = eng_tb_flush;
+    for (unsigned i = 0; i < n_cpus; ++i) {
+        auto c = std::make_unique<CpuState>();
+        c->obj = cpus[i].obj;
+        c->env = cpus[i].env;
+        c->ops = cpus[i].ops;
+        c->common = KEEL_CPU_COMMON(c->env);
+        c->pc = reinterpret_cast<uint64_t *>(static_cast<char *>(c->env) +
+                                             c->ops->globals[c->ops->pc_global].offset);
+        c->core = this;
+        c->index = i;
+        std::memset(c->tlb, 0xff, sizeof c->tlb);
+        std::fill(std::begin(c->jc), std::end(c->jc), nullptr);
+        c->common->engine = &table_;
+        c->common->engine_data = c.get();
+        cpus_.push_back(std::move(c));
+    }
+}
+
+Core::~Core()
+{
+    for (auto &c : cpus_) {
+        for (auto &kv : c->tbs) {
+            engine_->release(*kv.second);
+            delete kv.second;
+        }
+        c->common->engine = nullptr;
+        c->common->engine_data = nullptr;
+    }
+    free_dead();
+}
+
+// ---- soft TLB ----
+
+bool Core::translate(CpuState &c, uint64_t vaddr, KeelAccess acc, unsigned mmu, bool probe, Xlat &out)
+{
+    uint64_t page = vaddr & kPageMask;
+    TlbEntry &e = c.tlb[mmu][tlb_index(vaddr)];
+    if ((e.tag[acc] & ~kTlbFlags) == page) {
+        out.paddr = e.paddr | (vaddr & ~kPageMask);
+        out.host = (e.tag[acc] & kTlbSlow) ? nullptr : reinterpret_cast<uint8_t *>(vaddr + e.addend);
+        return true;
+    }
+    KeelTlbFill f{};
+    if (c.ops->tlb_fill(c.env, vaddr, acc, mmu, probe ? 1 : 0, &f) != KEEL_OK) return false;
+    uint64_t ppage = f.paddr & kPageMask;
+    uint64_t avail = 0;
+    uint8_t *hr = keel_services->cpu_ram_ptr(c.obj, ppage, &avail, false);
+    if (avail < kPageSize) hr = nullptr; // RAM ending inside the page: byte by byte through the bus
+    uint8_t *hw = hr ? keel_services->cpu_ram_ptr(c.obj, ppage, &avail, true) : nullptr;
+    out.paddr = f.paddr;
+    uint8_t *h = acc == KEEL_ACCESS_WRITE ? hw : hr;
+    out.host = h ? h + (vaddr & ~kPageMask) : nullptr;
+    if (f.page_bits < kPageBits) return true; // the CPU asks to be asked every time
+    if (f.page_bits > kPageBits) {
+        // Remember a range covering every large page so flush_page of any address in one flushes it all.
+        uint64_t mask = f.page_bits >= 64 ? 0 : ~((uint64_t(1) << f.page_bits) - 1);
+        if (c.large_mask[mmu] == 0) {
+            c.large_addr[mmu] = vaddr & mask;
+            c.large_mask[mmu] = mask;
+        } else {
+            uint64_t m = c.large_mask[mmu] & mask;
+            while (((c.large_addr[mmu] ^ vaddr) & m) != 0)
+                m <<= 1;
+            c.large_mask[mmu] = m;
+            c.large_addr[mmu] &= m;
+        }
+    }
+    uint32_t prot = f.prot | (1u << acc); // at least the access asked for
+    e.paddr = ppage;
+    e.addend = hr ? reinterpret_cast<uintptr_t>(hr) - page : 0;
+    e.tag[KEEL_ACCESS_READ] = (prot & KEEL_PROT_READ) ? page | (hr ? 0 : kTlbSlow) : kTlbInvalid;
+    e.tag[KEEL_ACCESS_EXEC] = (prot & KEEL_PROT_EXEC) ? page | (hr ? 0 : kTlbSlow) : kTlbInvalid;
+    e.tag[KEEL_ACCESS_WRITE] = (prot & KEEL_PROT_WRITE)
+                                   ? page | (hw ? 0 : kTlbSlow) | (code_pages_.count(ppage) ? kTlbCode : 0)
+                                   : kTlbInvalid;
+    return true;
+}
+
+void Core::tlb_flush(CpuState &c)
+{
+    std::memset(c.tlb, 0xff, sizeof c.tlb);
+    std::fill(std::begin(c.jc), std::end(c.jc), nullptr);
+    std::fill(std::begin(c.large_mask), std::end(c.large_mask), 0);
+}
+
+void Core::tlb_flush_page(CpuState &c, uint64_t vaddr)
+{
+    uint64_t page = vaddr & kPageMask;
+    for (unsigned m = 0; m < c.ops->n_mmu_idx; ++m) {
+        if (c.large_mask[m] && ((vaddr ^ c.large_addr[m]) & c.large_mask[m]) == 0) {
+            // Inside a large page: every 4 KiB entry of it may be cached anywhere.
+            std::memset(c.tlb[m], 0xff, sizeof c.tlb[m]);
+            c.large_mask[m] = 0;
+            continue;
+        }
+        TlbEntry &e = c.tlb[m][tlb_index(vaddr)];
+        for (uint64_t &t : e.tag)
+            if ((t & ~kTlbFlags) == page) t = kTlbInvalid;
+    }
+    // Blocks found by virtual pc must be looked up again through the new mapping.
+    for (Tb *&t : c.jc)
+        if (t && ((t->pc & kPageMask) == page || (t->n_pages == 2 && t->virt_page2 == page))) t = nullptr;
+}
+
+// ---- guest memory slow paths ----
+
+bool Core::access_part(CpuState &c, uint64_t vaddr, const Xlat &x, unsigned size, KeelAccess acc,
+                       unsigned mmu, uint64_t &value)
+{
+    if (x.host) {
+        if (acc == KEEL_ACCESS_WRITE) {
+            note_write(x.paddr, size);
+            std::memcpy(x.host, &value, size);
+        } else {
+            value = 0;
+            std::memcpy(&value, x.host, size);
+        }
+        return true;
+    }
+    KeelMemResult r = acc == KEEL_ACCESS_WRITE ? keel_services->cpu_mem_write(c.obj, x.paddr, size, value)
+                                               : keel_services->cpu_mem_read(c.obj, x.paddr, size, &value);
+    if (r != KEEL_MEM_OK) {
+        c.ops->mem_fault(c.env, vaddr, acc, mmu, KEEL_FAULT_BUS);
+        return false;
+    }
+    return true;
+}
+
+bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, unsigned mmu, uint64_t &value)
+{
+    uint64_t off = addr & ~kPageMask;
+    if (off + size <= kPageSize) {
+        Xlat x;
+        if (!translate(c, addr, acc, mmu, false, x)) return false;
+        return access_part(c, addr, x, size, acc, mmu, value);
+    }
+    // Crossing a page: translate both halves before touching either, so a
+    // fault in the second leaves memory unchanged.
+    Xlat x0, x1;
+    uint64_t second = (addr & kPageMask) + kPageSize;
+    if (!translate(c, addr, acc, mmu, false, x0) || !translate(c, second, acc, mmu, false, x1)) return false;
+    unsigned n0 = static_cast<unsigned>(kPageSize - off);
+    uint64_t result = 0;
+    for (unsigned i = 0; i < size; ++i) {
+        bool lo = i < n0;
+        Xlat b = lo ? x0 : x1;
+        uint64_t d = lo ? i : i - n0;
+        b.paddr += d;
+        if (b.host) b.host += d;
+        uint64_t byte = (value >> (8 * i)) & 0xff;
+        if (!access_part(c, lo ? addr + i : second + d, b, 1, acc, mmu, byte)) return false;
+        result |= (byte & 0xff) << (8 * i);
+    }
+    if (acc != KEEL_ACCESS_WRITE) value = result;
+    return true;
+}
+
+bool Core::load_slow(CpuState &c, uint64_t addr, uint32_t memop, unsigned mmu, uint64_t insn_pc,
+                     uint64_t &value)
+{
+    unsigned size = 1u << (memop & KEEL_MO_SIZE_MASK);
+    bool ok;
+    if ((memop & KEEL_MO_ALIGN) && (addr & (size - 1))) {
+        c.ops->mem_fault(c.env, addr, KEEL_ACCESS_READ, mmu, KEEL_FAULT_UNALIGNED);
+        ok = false;
+    } else {
+        ok = access(c, addr, size, KEEL_ACCESS_READ, mmu, value);
+    }
+    if (!ok) {
+        *c.pc = insn_pc;
+        return false;
+    }
+    if (size < 8) value &= (uint64_t(1) << (8 * size)) - 1;
+    if (memop & KEEL_MO_SIGN) value = sign_extend(value, size);
+    return true;
+}
+
+bool Core::store_slow(CpuState &c, uint64_t addr, uint32_t memop, unsigned mmu, uint64_t insn_pc,
+                      uint64_t value)
+{
+    unsigned size = 1u << (memop & KEEL_MO_SIZE_MASK);
+    bool ok;
+    if ((memop & KEEL_MO_ALIGN) && (addr & (size - 1))) {
+        c.ops->mem_fault(c.env, addr, KEEL_ACCESS_WRITE, mmu, KEEL_FAULT_UNALIGNED);
+        ok = false;
+    } else {
+        ok = access(c, addr, size, KEEL_ACCESS_WRITE, mmu, value);
+    }
+    if (!ok) *c.pc = insn_pc;
+    return ok;
+}
+
+// A store to RAM: drop the blocks translated from the bytes it changes.
+// Finishing the running block with its old code is allowed (RISC-V needs
+// fence.i for new code to be guaranteed visible), so the dead block's code
+// stays allocated until the engine returns to the loop.
+void Core::note_write(uint64_t paddr, unsigned size)
+{
+    if (code_pages_.empty()) return;
+    uint64_t first = paddr & kPageMask, last = (paddr + size - 1) & kPageMask;
+    for (uint64_t p = first;; p += kPageSize) {
+        if (code_pages_.count(p)) invalidate_page(p);
+        if (p == last) break;
+    }
+}
+
+// ---- the block cache ----
+
+void Core::add_code_page(uint64_t page, Tb *tb)
+{
+    auto &list = code_pages_[page];
+    list.push_back(tb);
+    if (list.size() > 1) return;
+    // A new code page: stores to it must take the slow path from now on.
+    for (auto &c : cpus_)
+        for (unsigned m = 0; m < c->ops->n_mmu_idx; ++m)
+            for (TlbEntry &e : c->tlb[m])
+                if (e.paddr == page && e.tag[KEEL_ACCESS_WRITE] != kTlbInvalid)
+                    e.tag[KEEL_ACCESS_WRITE] |= kTlbCode;
+}
+
+void Core::invalidate_page(uint64_t page)
+{
+    auto it = code_pages_.find(page);
+    if (it == code_pages_.end()) return;
+    std::vector<Tb *> list = std::move(it->second);
+    code_pages_.erase(it);
+    for (Tb *tb : list)
+        if (tb->valid) invalidate(tb);
+    for (auto &c : cpus_)
+        for (unsigned m = 0; m < c->ops->n_mmu_idx; ++m)
+            for (TlbEntry &e : c->tlb[m])
+                if (e.paddr == page && e.tag[KEEL_ACCESS_WRITE] != kTlbInvalid)
+                    e.tag[KEEL_ACCESS_WRITE] &= ~kTlbCode;
+}
+
+void Core::invalidate(Tb *tb)
+{
+    tb->valid = false;
+    CpuState &c = *tb->cpu;
+    c.tbs.erase(TbKey{tb->pc, tb->phys_pc, tb->flags});
+    Tb *&slot = c.jc[jc_index(tb->pc)];
+    if (slot == tb) slot = nullptr;
+    for (auto &[src, n] : tb->jmp_from)
+        if (src->jmp[n] == tb) engine_->unlink(*src, n);
+    tb->jmp_from.clear();
+    for (unsigned n = 0; n < 2; ++n) {
+        Tb *dst = tb->jmp[n];
+        if (!dst) continue;
+        auto &from = dst->jmp_from;
+        from.erase(std::remove(from.begin(), from.end(), std::make_pair(tb, n)), from.end());
+        engine_->unlink(*tb, n);
+    }
+    for (unsigned i = 0; i < tb->n_pages; ++i) {
+        auto it = code_pages_.find(tb->phys_page[i]);
+        if (it == code_pages_.end()) continue;
+        auto &l = it->second;
+        l.erase(std::remove(l.begin(), l.end(), tb), l.end());
+        if (l.empty()) code_pages_.erase(it);
+    }
+    dead_.push_back(tb);
+}
+
+void Core::tb_flush(CpuState &c)
+{
+    std::vector<Tb *> all;
+    all.reserve(c.tbs.size());
+    for (auto &kv : c.tbs)
+        all.push_back(kv.second);
+    for (Tb *tb : all)
+        if (tb->valid) invalidate(tb);
+    std::fill(std::begin(c.jc), std::end(c.jc), nullptr);
+}
+
+void Core::free_dead()
+{
+    for (Tb *tb : dead_) {
+        engine_->release(*tb);
+        delete tb;
+    }
+    dead_.clear();
+}
+
+void Core::do_link(Tb *from, unsigned slot, Tb *to)
+{
+    if (from->jmp[slot] == to) return;
+    if (Tb *old = from->jmp[slot]) {
+        auto &l = old->jmp_from;
+        l.erase(std::remove(l.begin(), l.end(), std::make_pair(from, slot)), l.end());
+    }
+    engine_->link(*from, slot, *to);
+    to->jmp_from.emplace_back(from, slot);
+}
+
+void Core::log_in_asm(CpuState &c, const IrBlock &b)
+{
+    std::string s = "----------------\nIN: \n";
+    char line[256], text[160];
+    for (const IrInsn &in : b.insns) {
+        uint8_t bytes[4];
+        for (unsigned i = 0; i < 4; ++i)
+            bytes[i] = static_cast<uint8_t>(in.raw >> (8 * i));
+        text[0] = 0;
+        if (c.ops->disas) c.ops->disas(c.env, in.pc, bytes, std::min(in.len, 4u), text, sizeof text);
+        text[sizeof text - 1] = 0;
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "%0*" PRIx32, static_cast<int>(2 * std::min(in.len, 4u)), in.raw);
+        std::snprintf(line, sizeof line, "0x%016" PRIx64 ":  %-8s          %s\n", in.pc, hex, text);
+        s += line;
+    }
+    keel_services->log_mask(c.obj, KEEL_LOG_IN_ASM, "%s", s.c_str());
+}
+
+Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags)
+{
+    KeelIrBuilder b;
+    builder_reset(b, c.ops);
+    unsigned mmu = static_cast<unsigned>(flags & 7);
+    uint64_t pages[2] = {phys & kPageMask, 0}, vpage2 = 0;
+    unsigned n_pages = 1;
+    b.fetch = [&](uint64_t at, unsigned len, uint32_t *bits) {
+        uint32_t v = 0;
+        for (unsigned i = 0; i < len; ++i) {
+            uint64_t va = at + i;
+            Xlat x;
+            if (!translate(c, va, KEEL_ACCESS_EXEC, mmu, true, x)) return KEEL_ERR;
+            uint64_t byte = 0;
+            if (x.host) {
+                byte = *x.host;
+            } else {
+                // A page only partly RAM (a device window placed over RAM, like htif's tohost): the
+                // bytes that are RAM can hold code; MMIO never does.
+                uint64_t avail = 0;
+                const uint8_t *h = keel_services->cpu_ram_ptr(c.obj, x.paddr, &avail, false);
+                if (!h || avail == 0) return KEEL_ERR;
+                byte = *h;
+            }
+            uint64_t pp = x.paddr & kPageMask;
+            if (pp != pages[0] && (n_pages < 2 || pp != pages[1])) {
+                if (n_pages == 2) return KEEL_ERR; // a block spans at most two pages
+                pages[n_pages++] = pp;
+                vpage2 = va & kPageMask;
+            }
+            v |= static_cast<uint32_t>(byte & 0xff) << (8 * i);
+        }
+        *bits = v;
+        return KEEL_OK;
+    };
+    c.ops->translate(c.env, &b, &builder_ops(), pc, flags, kMaxInsns);
+    if (instrument_) instrument_(&b, &builder_ops());
+    b.at_end = true;
+    bool ok = verify(b.block);
+    if (keel_services->log_enabled(KEEL_LOG_IN_ASM)) log_in_asm(c, b.block);
+    if (!ok) {
+        std::string msg;
+        for (const std::string &e : b.block.errors)
+            msg += "\n  " + e;
+        keel_services->log(c.obj, KEEL_LOG_ERROR,
+                           "internal error: the translator emitted an invalid block at pc 0x%" PRIx64
+                           " (flags 0x%" PRIx64 "):%s\nOP:\n%s",
+                           pc, flags, msg.c_str(), print_block(b.block).c_str());
+        return nullptr;
+    }
+    if (keel_services->log_enabled(KEEL_LOG_OP))
+        keel_services->log_mask(c.obj, KEEL_LOG_OP, "OP:\n%s", print_block(b.block).c_str());
+    auto tb = std::make_unique<Tb>();
+    tb->pc = pc;
+    tb->phys_pc = phys;
+    tb->flags = flags;
+    tb->cpu = &c;
+    tb->n_insns = static_cast<unsigned>(b.block.insns.size());
+    tb->n_pages = n_pages;
+    tb->phys_page[0] = pages[0];
+    tb->phys_page[1] = pages[1];
+    tb->virt_page2 = vpage2;
+    std::string err;
+    if (!engine_->compile(c, b.block, *tb, err)) {
+        keel_services->log(c.obj, KEEL_LOG_ERROR,
+                           "internal error: cannot compile the block at pc 0x%" PRIx64 ": %s", pc,
+                           err.c_str());
+        return nullptr;
+    }
+    Tb *t = tb.release();
+    c.tbs[TbKey{pc, phys, flags}] = t;
+    for (unsigned i = 0; i < n_pages; ++i) {
+        uint64_t avail = 0;
+        // Only RAM can change under the block; ROM and MMIO code is not tracked.
+        if (keel_services->cpu_ram_ptr(c.obj, pages[i], &avail, true)) add_code_page(pages[i], t);
+    }
+    ++tb_count_;
+    return t;
+}
+
+// 1 and *out, 0 if fetching the first byte faulted (exception recorded), -1 on an internal error.
+int Core::find_tb(CpuState &c, uint64_t pc, uint64_t flags, Tb **out)
+{
+    Tb *t = jc_lookup(c, pc, flags);
+    if (t) {
+        *out = t;
+        return 1;
+    }
+    Xlat x;
+    unsigned mmu = static_cast<unsigned>(flags & 7);
+    if (!translate(c, pc, KEEL_ACCESS_EXEC, mmu, false, x)) return 0;
+    uint64_t avail = 0;
+    if (!x.host && !keel_services->cpu_ram_ptr(c.obj, x.paddr, &avail, false)) {
+        // Code runs from RAM or ROM only: fetching from MMIO or from nothing is an access fault.
+        c.ops->mem_fault(c.env, pc, KEEL_ACCESS_EXEC, mmu, KEEL_FAULT_BUS);
+        return 0;
+    }
+    auto it = c.tbs.find(TbKey{pc, x.paddr, flags});
+    if (it != c.tbs.end()) {
+        t = it->second;
+        if (t->n_pages == 2) {
+            // The second page must still map where it did.
+            Xlat y;
+            if (!translate(c, t->virt_page2, KEEL_ACCESS_EXEC, mmu, true, y) ||
+                (y.paddr & kPageMask) != t->phys_page[1]) {
+                invalidate(t);
+                t = nullptr;
+            }
+        }
+    }
+    if (!t) {
+        if (c.tbs.size() >= kMaxTbsPerCpu) tb_flush(c);
+        t = translate_block(c, pc, x.paddr, flags);
+        if (!t) return -1;
+    }
+    c.jc[jc_index(pc)] = t;
+    *out = t;
+    return 1;
+}
+
+// ---- the loop ----
+
+int Core::run_slice(CpuState &c)
+{
+    KeelCpuCommon *cc = c.common;
+    Tb *last = nullptr;
+    unsigned last_slot = 0;
+    c.budget = kSliceEntries;
+    while (!stop_.load(std::memory_order_relaxed)) {
+        if (cc->exit_request) {
+            cc->exit_request = 0;
+            c.ops->exec_interrupt(c.env);
+            last = nullptr;
+        }
+        if (cc->halted) {
+            if (!c.ops->has_work(c.env)) break;
+            cc->halted = 0;
+        }
+        if (c.budget <= 0) break;
+        uint64_t flags = c.ops->tb_flags(c.env);
+        Tb *tb = nullptr;
+        int r = find_tb(c, *c.pc, flags, &tb);
+        if (r < 0) return -1;
+        if (r == 0) {
+            cc->exception = 0;
+            c.ops->exec_exception(c.env);
+            last = nullptr;
+            continue;
+        }
+        bool per_tb_log = keel_services->log_enabled(KEEL_LOG_EXEC | KEEL_LOG_CPU);
+        c.chain = !per_tb_log;
+        if (last && last->valid && c.chain) do_link(last, last_slot, tb);
+        if (per_tb_log) {
+            if (keel_services->log_enabled(KEEL_LOG_CPU) && c.ops->dump_state) {
+                char buf[4096];
+                size_t n = c.ops->dump_state(c.env, buf, sizeof buf);
+                buf[std::min(n, sizeof buf - 1)] = 0;
+                keel_services->log_mask(c.obj, KEEL_LOG_CPU, "%s", buf);
+            }
+            keel_services->log_mask(c.obj, KEEL_LOG_EXEC,
+                                    "Trace %u: %p [%016" PRIx64 "/%016" PRIx64 "/%08" PRIx64 "]\n", c.index,
+                                    static_cast<void *>(tb), tb->phys_pc, tb->pc, tb->flags);
+        }
+        --c.budget;
+        ExecResult res = engine_->exec(c, tb);
+        last = nullptr;
+        if (cc->exception || res.kind == ExitKind::Exception) {
+            cc->exception = 0;
+            c.ops->exec_exception(c.env);
+        } else if (res.kind == ExitKind::GotoTb && res.last->valid) {
+            last = res.last;
+            last_slot = res.slot;
+        }
+        if (!dead_.empty()) free_dead();
+    }
+    return 0;
+}
+
+bool Core::any_work()
+{
+    for (auto &c : cpus_)
+        if (!c->common->halted || c->ops->has_work(c->env)) return true;
+    return false;
+}
+
+int Core::run()
+{
+    int rc = 0;
+    while (!stop_.load()) {
+        bool all_halted = true;
+        for (auto &c : cpus_) {
+            if (stop_.load(std::memory_order_relaxed)) break;
+            if (run_slice(*c) < 0) {
+                rc = -1;
+                stop_ = true;
+                break;
+            }
+            if (!c->common->halted) all_halted = false;
+        }
+        if (all_halted && !stop_.load()) {
+            // has_work is checked under the lock kick() takes, so a kick between the check and the wait is
+            // not lost.
+            std::unique_lock<std::mutex> lk(wait_lock_);
+            while (!stop_.load() && !any_work())
+                wait_cv_.wait(lk);
+        }
+    }
+    // This stop is consumed: a later run() (after a machine reset) runs again.
+    stop_ = false;
+    return rc;
+}
+
+void Core::stop()
+{
+    {
+        std::lock_guard<std::mutex> g(wait_lock_);
+        stop_ = true;
+        // Leave chained blocks at the next block entry.
+        for (auto &c : cpus_)
+            c->common->exit_request = 1;
+    }
+    wait_cv_.notify_all();
+}
+
+void Core::kick(unsigned cpu_index)
+{
+    (void)cpu_index; // one thread runs every CPU: waking it wakes them all
+    std::lock_guard<std::mutex> g(wait_lock_);
+    wait_cv_.notify_all();
+}
+
+} // namespace keel::exec

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+// The shared execution core: translation blocks, their cache and chaining, the soft TLB, the vCPU loop.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <keel/accel.h>
+#include <keel/cpu.h>
+
+#include "builder.h"
+#include "ir_block.h"
+
+namespace keel::exec
+{
+
+class Core;
+struct CpuState;
+
+// The soft TLB caches 4 KiB pages whatever page size the CPU reports.
+constexpr unsigned kPageBits = 12;
+constexpr uint64_t kPageSize = uint64_t(1) << kPageBits;
+constexpr uint64_t kPageMask = ~(kPageSize - 1);
+constexpr unsigned kTlbBits = 8;
+constexpr unsigned kTlbSize = 1u << kTlbBits;
+constexpr unsigned kMaxMmuIdx = 8;
+
+// Low bits of a TLB tag (a page address has them clear, so any flag makes the
+// inline compare fail and sends the access to the slow path).
+constexpr uint64_t kTlbSlow = 1; // not plain RAM for this access (MMIO, ROM write): go through the bus
+constexpr uint64_t kTlbCode = 2; // write tag only: the page holds translated code
+constexpr uint64_t kTlbFlags = kTlbSlow | kTlbCode;
+constexpr uint64_t kTlbInvalid = ~uint64_t(0); // matches no address, even with the flags masked off
+
+// One cached page: a tag per KeelAccess, and for RAM the host address of
+// vaddr is vaddr + addend.
+struct TlbEntry {
+    uint64_t tag[3];
+    uintptr_t addend;
+    uint64_t paddr; // physical page
+};
+
+inline unsigned tlb_index(uint64_t vaddr)
+{
+    return static_cast<unsigned>(vaddr >> kPageBits) & (kTlbSize - 1);
+}
+
+// A translated block. Owned by its CPU's cache; an invalidated block stays
+// allocated until the engine has certainly left it.
+struct Tb {
+    uint64_t pc = 0;
+    uint64_t phys_pc = 0;
+    uint64_t flags = 0;
+    uint64_t phys_page[2] = {0, 0}; // physical pages its code came from
+    uint64_t virt_page2 = 0;        // when it spans two pages: the second one's virtual address
+    unsigned n_pages = 0;
+    unsigned n_insns = 0;
+    bool valid = true;
+    CpuState *cpu = nullptr;
+    // Chaining: where exits goto_tb 0/1 go directly, and who jumps here.
+    Tb *jmp[2] = {nullptr, nullptr};
+    std::vector<std::pair<Tb *, unsigned>> jmp_from;
+    void *code = nullptr; // the engine's runnable form
+};
+
+enum class ExitKind {
+    GotoTb,    // left through goto_tb `slot` (not chained)
+    Lookup,    // lookup_and_goto found no block, or chaining is off
+    ExitTb,    // exit_tb
+    Exception, // a fault or a MAY_RAISE helper: the pc global holds the insn's pc
+    Request,   // exit_request (or the time slice) stopped a chained entry
+};
+
+struct ExecResult {
+    Tb *last; // the block that exited
+    ExitKind kind;
+    unsigned slot; // for GotoTb
+};
+
+// What an engine (tci, the JIT) plugs into the core.
+class Engine
+{
+  public:
+    virtual ~Engine() = default;
+    // Turn a verified block into tb.code for `cpu` (blocks are per CPU, so the
+    // engine may bake in env and TLB addresses). False and `err` on failure.
+    virtual bool compile(CpuState &cpu, const IrBlock &block, Tb &tb, std::string &err) = 0;
+    // Free tb.code.
+    virtual void release(Tb &tb) = 0;
+    // Run `tb` and whatever it chains to, until an exit to the loop.
+    virtual ExecResult exec(CpuState &cpu, Tb *tb) = 0;
+    // Make exit `slot` of `from` continue at `to` directly / undo it. The
+    // defaults suit engines that read Tb::jmp at run time.
+    virtual void link(Tb &from, unsigned slot, Tb &to) { from.jmp[slot] = &to; }
+    virtual void unlink(Tb &from, unsigned slot) { from.jmp[slot] = nullptr; }
+};
+
+struct TbKey {
+    uint64_t pc, phys, flags;
+    bool operator==(const TbKey &) const = default;
+};
+struct TbKeyHash {
+    size_t operator()(const TbKey &k) const
+    {
+        uint64_t h = k.pc * 0x9e3779b97f4a7c15ull ^ k.phys * 0xc2b2ae3d27d4eb4full ^ k.flags;
+        return static_cast<size_t>(h ^ (h >> 29));
+    }
+};
+
+constexpr unsigned kJcBits = 12;
+constexpr unsigned kJcSize = 1u << kJcBits;
+
+inline unsigned jc_index(uint64_t pc)
+{
+    return static_cast<unsigned>((pc >> 1) ^ (pc >> (kJcBits + 1))) & (kJcSize - 1);
+}
+
+// Everything the engine keeps per CPU; KeelCpuCommon.engine_data points here.
+struct CpuState {
+    TlbEntry tlb[kMaxMmuIdx][kTlbSize];
+    Tb *jc[kJcSize]; // by virtual pc: the last block found there
+    KeelObject *obj = nullptr;
+    void *env = nullptr;
+    KeelCpuCommon *common = nullptr;
+    const KeelCpuOps *ops = nullptr;
+    uint64_t *pc = nullptr; // the pc global
+    Core *core = nullptr;
+    unsigned index = 0;
+    // Chained entries left in this time slice; engines decrement it at each.
+    int64_t budget = 0;
+    // Whether engines may chain and look blocks up by themselves (off while -d exec/cpu log every block).
+    bool chain = true;
+    uint64_t large_addr[kMaxMmuIdx] = {}; // a range covering every large page cached, per MMU index
+    uint64_t large_mask[kMaxMmuIdx] = {};
+    std::unordered_map<TbKey, Tb *, TbKeyHash> tbs;
+};
+
+// Lookup for lookup_and_goto inside an engine: the jump cache only.
+inline Tb *jc_lookup(CpuState &c, uint64_t pc, uint64_t flags)
+{
+    Tb *t = c.jc[jc_index(pc)];
+    return t && t->pc == pc && t->flags == flags ? t : nullptr;
+}
+
+class Core
+{
+  public:
+    Core(const KeelCpuHandle *cpus, unsigned n_cpus, std::unique_ptr<Engine> engine);
+    ~Core();
+    Core(const Core &) = delete;
+    Core &operator=(const Core &) = delete;
+
+    // Why the CPUs cannot be run (empty if they can); checked by create().
+    static std::string check_cpus(const KeelCpuHandle *cpus, unsigned n_cpus);
+
+    int run();
+    void stop();
+    void kick(unsigned cpu_index);
+
+    // Called after translation, before verification: instrumentation inserts here.
+    using Instrument = std::function<void(KeelIrBuilder *, const KeelIrBuilderOps *)>;
+    void set_instrument(Instrument f) { instrument_ = std::move(f); }
+
+    // Slow paths of guest loads and stores (engines inline the TLB hit).
+    // On a fault the pc global gets `insn_pc` and false is returned.
+    bool load_slow(CpuState &c, uint64_t addr, uint32_t memop, unsigned mmu, uint64_t insn_pc,
+                   uint64_t &value);
+    bool store_slow(CpuState &c, uint64_t addr, uint32_t memop, unsigned mmu, uint64_t insn_pc,
+                    uint64_t value);
+
+    void tlb_flush(CpuState &c);
+    void tlb_flush_page(CpuState &c, uint64_t vaddr);
+    void tb_flush(CpuState &c);
+
+    CpuState &cpu(unsigned i) { return *cpus_[i]; }
+    unsigned n_cpus() const { return static_cast<unsigned>(cpus_.size()); }
+    Engine &engine() { return *engine_; }
+    uint64_t tb_count() const { return tb_count_; }
+
+  private:
+    struct Xlat {
+        uint64_t paddr;
+        uint8_t *host; // nullptr: go through cpu_mem_read/write
+    };
+    bool translate(CpuState &c, uint64_t vaddr, KeelAccess acc, unsigned mmu, bool probe, Xlat &out);
+    bool access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, unsigned mmu, uint64_t &value);
+    bool access_part(CpuState &c, uint64_t vaddr, const Xlat &x, unsigned size, KeelAccess acc, unsigned mmu,
+                     uint64_t &value);
+    void note_write(uint64_t paddr, unsigned size);
+    int find_tb(CpuState &c, uint64_t pc, uint64_t flags, Tb **out);
+    Tb *translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags);
+    void add_code_page(uint64_t page, Tb *tb);
+    void invalidate_page(uint64_t page);
+    void invalidate(Tb *tb);
+    void free_dead();
+    void do_link(Tb *from, unsigned slot, Tb *to);
+    int run_slice(CpuState &c);
+    bool any_work();
+    void log_in_asm(CpuState &c, const IrBlock &b);
+
+    std::vector<std::unique_ptr<CpuState>> cpus_;
+    std::unique_ptr<Engine> engine_;
+    std::unordered_map<uint64_t, std::vector<Tb *>> code_pages_; // physical page -> blocks from it
+    std::vector<Tb *> dead_;
+    Instrument instrument_;
+    uint64_t tb_count_ = 0;
+    std::atomic<bool> stop_{false};
+    std::mutex wait_lock_;
+    std::condition_variable wait_cv_;
+    KeelCpuEngine table_{};
+};
+
+} // namespace keel::exec

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+// Internals of the hart's privileged side shared by cpu.cpp, csr.cpp, trap.cpp and mmu.cpp (not by the
+// translator).
+#pragma once
+
+#include "rv_cpu.h"
+
+namespace keel::rv
+{
+
+// mstatus fields (privileged spec 1.12, RV64).
+constexpr uint64_t MSTATUS_SIE = 1ull << 1, MSTATUS_MIE = 1ull << 3, MSTATUS_SPIE = 1ull << 5,
+                   MSTATUS_UBE = 1ull << 6, MSTATUS_MPIE = 1ull << 7, MSTATUS_SPP = 1ull << 8,
+                   MSTATUS_VS = 3ull << 9, MSTATUS_MPP = 3ull << 11, MSTATUS_FS = 3ull << 13,
+                   MSTATUS_XS = 3ull << 15, MSTATUS_MPRV = 1ull << 17, MSTATUS_SUM = 1ull << 18,
+                   MSTATUS_MXR = 1ull << 19, MSTATUS_TVM = 1ull << 20, MSTATUS_TW = 1ull << 21,
+                   MSTATUS_TSR = 1ull << 22, MSTATUS_UXL = 3ull << 32, MSTATUS_SXL = 3ull << 34,
+                   MSTATUS_SD = 1ull << 63;
+constexpr unsigned MSTATUS_MPP_SHIFT = 11, MSTATUS_FS_SHIFT = 13;
+// UXL = SXL = 2: U and S run with XLEN 64, read-only.
+constexpr uint64_t MSTATUS_XL64 = (2ull << 32) | (2ull << 34);
+constexpr uint64_t FS_OFF = 0, FS_DIRTY = 3;
+
+constexpr uint64_t MIP_SSIP = 1ull << IRQ_SSI, MIP_MSIP = 1ull << IRQ_MSI, MIP_STIP = 1ull << IRQ_STI,
+                   MIP_MTIP = 1ull << IRQ_MTI, MIP_SEIP = 1ull << IRQ_SEI, MIP_MEIP = 1ull << IRQ_MEI;
+constexpr uint64_t S_INTERRUPTS = MIP_SSIP | MIP_STIP | MIP_SEIP;
+constexpr uint64_t ALL_INTERRUPTS = S_INTERRUPTS | MIP_MSIP | MIP_MTIP | MIP_MEIP;
+
+constexpr uint64_t MENVCFG_FIOM = 1ull << 0, MENVCFG_STCE = 1ull << 63;
+
+// satp.MODE values (bits 63:60), as the `mmu` property stores them too.
+constexpr uint32_t SATP_BARE = 0, SATP_SV39 = 8, SATP_SV48 = 9;
+
+// misa extension bits.
+constexpr uint64_t misa_bit(char c)
+{
+    return 1ull << (c - 'a');
+}
+
+// PMP configuration byte.
+constexpr uint8_t PMP_R = 1, PMP_W = 2, PMP_X = 4, PMP_A = 3 << 3, PMP_L = 0x80;
+enum : unsigned { PMP_OFF = 0, PMP_TOR = 1, PMP_NA4 = 2, PMP_NAPOT = 3 };
+
+// The instance state of the device type: an RvCpu (the env the IR and the
+// helpers see) followed by what the hart needs that is not guest state.
+// Only instances created from the device type (and tests that build one)
+// have the tail, so it is reached only when cpu->sstc is set.
+struct RvCpuInstance {
+    RvCpu cpu;
+    KeelTimer *stimecmp_timer; // fires when time reaches stimecmp (Sstc)
+};
+
+inline unsigned mstatus_fs(const RvCpu *cpu)
+{
+    return unsigned((cpu->mstatus >> MSTATUS_FS_SHIFT) & 3);
+}
+inline bool has_ext(const RvCpu *cpu, char c)
+{
+    return (cpu->misa & misa_bit(c)) != 0;
+}
+
+// mip as the hart sees it: the device lines (and Sstc's STIP) in `mip` plus
+// the bits M-mode software wrote. With Sstc active, STIP is stimecmp's alone.
+uint64_t effective_mip(const RvCpu *cpu);
+// The time CSR: virtual nanoseconds scaled to timebase-frequency.
+uint64_t read_time(const RvCpu *cpu);
+// Sstc: recompute STIP from time and stimecmp, arming the timer when it is not yet due.
+void update_stip(RvCpu *cpu);
+// Timer callback of RvCpuInstance.stimecmp_timer (opaque = the RvCpu).
+void stimecmp_timer_fired(void *opaque);
+
+// Debugger (gdb, monitors) access to a CSR: M privilege, no FS or counter
+// gating, no exception. false if the CSR does not exist.
+bool csr_read_debug(RvCpu *cpu, unsigned csr, uint64_t *value);
+bool csr_write_debug(RvCpu *cpu, unsigned csr, uint64_t value);
+
+// Deliver a trap (exception or interrupt `cause`) at cpu->pc, with delegation.
+void do_trap(RvCpu *cpu, uint64_t cause, bool interrupt, uint64_t tval);
+
+// Engine hooks implemented in trap.cpp and mmu.cpp.
+void cpu_exec_exception(void *env);
+int cpu_exec_interrupt(void *env);
+int cpu_has_work(void *env);
+int cpu_tlb_fill(void *env, uint64_t vaddr, KeelAccess access, unsigned mmu_idx, int probe, KeelTlbFill *out);
+
+// Drop the engine's cached translations (no-op before an engine runs the hart).
+inline void flush_tlb(RvCpu *cpu)
+{
+    const KeelCpuEngine *e = cpu->common.engine;
+    if (e && e->tlb_flush) e->tlb_flush(&cpu->common);
+}
+
+// Make the engine return to its loop (and so call exec_interrupt) at the next block boundary.
+inline void request_exit(RvCpu *cpu)
+{
+    cpu->common.exit_request = 1;
+}
+
+} // namespace keel::rv
