@@ -277,20 +277,48 @@ bool Core::store_slow(CpuState &c, uint64_t addr, uint32_t memop, unsigned mmu, 
 void Core::note_write(uint64_t paddr, unsigned size)
 {
     if (code_pages_.empty()) return;
-    uint64_t first = paddr & kPageMask, last = (paddr + size - 1) & kPageMask;
-    for (uint64_t p = first;; p += kPageSize) {
-        if (code_pages_.count(p)) invalidate_page(p);
-        if (p == last) break;
+    uint64_t end = paddr + size; // exclusive
+    for (uint64_t p = paddr & kPageMask; p < end; p += kPageSize) {
+        auto it = code_pages_.find(p);
+        if (it == code_pages_.end()) continue;
+        CodePage &cp = it->second;
+        uint64_t s = std::max(paddr, p) - p, e = std::min(end, p + kPageSize) - p;
+        bool hit = false;
+        for (uint64_t i = s; i < e && !hit; ++i)
+            hit = cp.bytes[i];
+        if (!hit) continue; // data next to code
+        std::vector<Tb *> victims;
+        for (Tb *tb : cp.tbs)
+            for (unsigned k = 0; k < tb->n_pages; ++k)
+                if (tb->phys_page[k] == p && tb->code_lo[k] < e && s < tb->code_hi[k]) victims.push_back(tb);
+        for (Tb *tb : victims)
+            if (tb->valid) invalidate(tb);
+        // invalidate() may have dropped the page; if not, recompute its bytes from the blocks left.
+        if (auto again = code_pages_.find(p); again != code_pages_.end()) rebuild_code_bytes(p, again->second);
     }
+}
+
+void Core::rebuild_code_bytes(uint64_t page, CodePage &cp)
+{
+    cp.bytes.reset();
+    for (Tb *tb : cp.tbs)
+        for (unsigned k = 0; k < tb->n_pages; ++k)
+            if (tb->phys_page[k] == page)
+                for (uint32_t i = tb->code_lo[k]; i < tb->code_hi[k]; ++i)
+                    cp.bytes.set(i);
 }
 
 // ---- the block cache ----
 
 void Core::add_code_page(uint64_t page, Tb *tb)
 {
-    auto &list = code_pages_[page];
-    list.push_back(tb);
-    if (list.size() > 1) return;
+    CodePage &cp = code_pages_[page];
+    cp.tbs.push_back(tb);
+    for (unsigned k = 0; k < tb->n_pages; ++k)
+        if (tb->phys_page[k] == page)
+            for (uint32_t i = tb->code_lo[k]; i < tb->code_hi[k]; ++i)
+                cp.bytes.set(i);
+    if (cp.tbs.size() > 1) return;
     // A new code page: stores to it must take the slow path from now on.
     for (auto &c : cpus_)
         for (unsigned m = 0; m < c->ops->n_mmu_idx; ++m)
@@ -303,10 +331,15 @@ void Core::invalidate_page(uint64_t page)
 {
     auto it = code_pages_.find(page);
     if (it == code_pages_.end()) return;
-    std::vector<Tb *> list = std::move(it->second);
+    std::vector<Tb *> list = std::move(it->second.tbs);
     code_pages_.erase(it);
     for (Tb *tb : list)
         if (tb->valid) invalidate(tb);
+    clear_code_flag(page);
+}
+
+void Core::clear_code_flag(uint64_t page)
+{
     for (auto &c : cpus_)
         for (unsigned m = 0; m < c->ops->n_mmu_idx; ++m)
             for (TlbEntry &e : c->tlb[m])
@@ -334,9 +367,12 @@ void Core::invalidate(Tb *tb)
     for (unsigned i = 0; i < tb->n_pages; ++i) {
         auto it = code_pages_.find(tb->phys_page[i]);
         if (it == code_pages_.end()) continue;
-        auto &l = it->second;
+        auto &l = it->second.tbs;
         l.erase(std::remove(l.begin(), l.end(), tb), l.end());
-        if (l.empty()) code_pages_.erase(it);
+        if (l.empty()) {
+            code_pages_.erase(it);
+            clear_code_flag(tb->phys_page[i]);
+        }
     }
     dead_.push_back(tb);
 }
@@ -398,6 +434,7 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
     unsigned mmu = static_cast<unsigned>(flags & 7);
     uint64_t pages[2] = {phys & kPageMask, 0}, vpage2 = 0;
     unsigned n_pages = 1;
+    uint32_t lo[2] = {static_cast<uint32_t>(kPageSize), static_cast<uint32_t>(kPageSize)}, hi[2] = {0, 0};
     b.fetch = [&](uint64_t at, unsigned len, uint32_t *bits) {
         uint32_t v = 0;
         for (unsigned i = 0; i < len; ++i) {
@@ -421,6 +458,10 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
                 pages[n_pages++] = pp;
                 vpage2 = va & kPageMask;
             }
+            unsigned k = pp == pages[0] ? 0 : 1;
+            uint32_t off = static_cast<uint32_t>(x.paddr & ~kPageMask);
+            if (lo[k] > off) lo[k] = off;
+            if (hi[k] < off + 1) hi[k] = off + 1;
             v |= static_cast<uint32_t>(byte & 0xff) << (8 * i);
         }
         *bits = v;
@@ -453,6 +494,10 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
     tb->phys_page[0] = pages[0];
     tb->phys_page[1] = pages[1];
     tb->virt_page2 = vpage2;
+    for (unsigned k = 0; k < 2; ++k) {
+        tb->code_lo[k] = lo[k] < hi[k] ? lo[k] : 0;
+        tb->code_hi[k] = hi[k];
+    }
     std::string err;
     if (!engine_->compile(c, b.block, *tb, err)) {
         keel_services->log(c.obj, KEEL_LOG_ERROR,

@@ -2,6 +2,7 @@
 // The shared execution core: translation blocks, their cache and chaining, the soft TLB, the vCPU loop.
 #pragma once
 
+#include <bitset>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -60,6 +61,8 @@ struct Tb {
     uint64_t flags = 0;
     uint64_t phys_page[2] = {0, 0}; // physical pages its code came from
     uint64_t virt_page2 = 0;        // when it spans two pages: the second one's virtual address
+    uint32_t code_lo[2] = {0, 0};   // bytes [code_lo, code_hi) of each page hold its code
+    uint32_t code_hi[2] = {0, 0};
     unsigned n_pages = 0;
     unsigned n_insns = 0;
     bool valid = true;
@@ -198,6 +201,7 @@ class Core
     Tb *translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags);
     void add_code_page(uint64_t page, Tb *tb);
     void invalidate_page(uint64_t page);
+    void clear_code_flag(uint64_t page);
     void invalidate(Tb *tb);
     void free_dead();
     void do_link(Tb *from, unsigned slot, Tb *to);
@@ -207,7 +211,15 @@ class Core
 
     std::vector<std::unique_ptr<CpuState>> cpus_;
     std::unique_ptr<Engine> engine_;
-    std::unordered_map<uint64_t, std::vector<Tb *>> code_pages_; // physical page -> blocks from it
+    // Physical pages holding translated code: their blocks, and which bytes
+    // hold code, so a store next to code (data in the same page) does not
+    // throw the blocks away.
+    struct CodePage {
+        std::vector<Tb *> tbs;
+        std::bitset<kPageSize> bytes;
+    };
+    std::unordered_map<uint64_t, CodePage> code_pages_;
+    void rebuild_code_bytes(uint64_t page, CodePage &cp);
     std::vector<Tb *> dead_;
     Instrument instrument_;
     uint64_t tb_count_ = 0;
