@@ -187,7 +187,7 @@ TEST_CASE("the module index lists types without loading modules and notices chan
     CHECK_THROWS_WITH(reg2.require_type("abi-god"), "unknown type 'abi-god' (did you mean 'abi-good'?)");
 }
 
-TEST_CASE("the first module on the search path wins a type; later ones are refused", "[abi][index]")
+TEST_CASE("the first module on the search path wins a type, later ones are refused", "[abi][index]")
 {
     TempDir a, b;
     fs::copy_file(mod("abi-dup-a"), a.path / "libkeel-device-abi-dup-a.so");
@@ -257,7 +257,7 @@ TEST_CASE("broken accelerator descriptors are refused with a clear message", "[a
                       "unknown accelerator 'tci' (no accelerator module is installed)");
 }
 
-TEST_CASE("the module index lists accelerators; asking for one loads its module", "[abi][accel][index]")
+TEST_CASE("the module index lists accelerators, asking for one loads its module", "[abi][accel][index]")
 {
     TempDir d;
     fs::copy_file(accel_mod("abi-accel-good"), d.path / "libkeel-accel-abi-accel-good.so");

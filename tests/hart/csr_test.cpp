@@ -56,7 +56,7 @@ enum : unsigned {
 
 } // namespace
 
-TEST_CASE("CSR privilege comes from csr[9:8]", "[hart][csr]")
+TEST_CASE("CSR privilege comes from csr bits 9:8", "[hart][csr]")
 {
     Hart h;
     h.cpu.mscratch = 0x1234;
@@ -118,7 +118,7 @@ TEST_CASE("CSRRW/S/C and their immediate forms", "[hart][csr]")
     CHECK(h.clean());
 }
 
-TEST_CASE("Unknown CSRs and seed are illegal; unknown ones are logged as unimplemented", "[hart][csr]")
+TEST_CASE("Unknown CSRs and seed are illegal, unknown ones are logged as unimplemented", "[hart][csr]")
 {
     Hart h;
     h.csrr(0x7c0);
@@ -308,7 +308,7 @@ TEST_CASE("mip: software bits, device lines, sip view", "[hart][csr]")
     CHECK(h.cpu.mip_sw == (MIP_STIP | MIP_SEIP));
 }
 
-TEST_CASE("mtvec/stvec: direct and vectored modes only; xepc bit 0 cleared", "[hart][csr]")
+TEST_CASE("mtvec/stvec: direct and vectored modes only, xepc bit 0 cleared", "[hart][csr]")
 {
     Hart h;
     h.csrw(MTVEC, 0x80000101);

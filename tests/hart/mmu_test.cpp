@@ -209,7 +209,7 @@ TEST_CASE("U, SUM and MXR permission rules", "[hart][mmu]")
     CHECK(h.raised(EXC_STORE_PAGE_FAULT));
 }
 
-TEST_CASE("Access faults: page tables outside RAM; probe records nothing", "[hart][mmu]")
+TEST_CASE("Access faults: page tables outside RAM, probe records nothing", "[hart][mmu]")
 {
     Hart h;
     h.pmp_allow_all();
@@ -227,7 +227,7 @@ TEST_CASE("Access faults: page tables outside RAM; probe records nothing", "[har
     CHECK(h.cpu.exc_cause == EXC_INSN_ACCESS); // unchanged
 }
 
-TEST_CASE("PMP: S and U need a matching entry; M needs one only when it is locked", "[hart][mmu][pmp]")
+TEST_CASE("PMP: S and U need a matching entry, M needs one only when it is locked", "[hart][mmu][pmp]")
 {
     Hart h;
     SECTION("no entries")

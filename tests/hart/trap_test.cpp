@@ -78,7 +78,7 @@ TEST_CASE("Undelegated exceptions from S go to M with MPP = S", "[hart][trap]")
     CHECK(h.cpu.pc == 0x80000100);
 }
 
-TEST_CASE("ecall causes follow the privilege; ebreak reports its pc", "[hart][trap]")
+TEST_CASE("ecall causes follow the privilege, ebreak reports its pc", "[hart][trap]")
 {
     Hart h;
     for (auto [p, cause] : {std::pair{PRV_U, EXC_ECALL_U}, {PRV_S, EXC_ECALL_S}, {PRV_M, EXC_ECALL_M}}) {
@@ -226,7 +226,7 @@ TEST_CASE("mret restores MIE from MPIE, drops to MPP and clears MPRV below M", "
     CHECK(h.cpu.priv == PRV_S);
 }
 
-TEST_CASE("sret: SPP, SPIE; TSR and U mode make it illegal", "[hart][trap][xret]")
+TEST_CASE("sret: SPP, SPIE, TSR and U mode make it illegal", "[hart][trap][xret]")
 {
     Hart h;
     h.cpu.priv = PRV_S;
@@ -257,7 +257,7 @@ TEST_CASE("sret: SPP, SPIE; TSR and U mode make it illegal", "[hart][trap][xret]
     CHECK(h.clean());
 }
 
-TEST_CASE("wfi halts unless an interrupt is pending; U and TW make it illegal", "[hart][trap]")
+TEST_CASE("wfi halts unless an interrupt is pending, U and TW make it illegal", "[hart][trap]")
 {
     Hart h;
     h.cpu.priv = PRV_M;
@@ -288,7 +288,7 @@ TEST_CASE("wfi halts unless an interrupt is pending; U and TW make it illegal", 
     CHECK(h.raised(EXC_ILLEGAL_INSN));
 }
 
-TEST_CASE("sfence.vma flushes all or one page; U and TVM make it illegal", "[hart][trap]")
+TEST_CASE("sfence.vma flushes all or one page, U and TVM make it illegal", "[hart][trap]")
 {
     Hart h;
     uint32_t all = 0x12000073;                // sfence.vma x0, x0
@@ -313,7 +313,7 @@ TEST_CASE("sfence.vma flushes all or one page; U and TVM make it illegal", "[har
     CHECK(h.raised_illegal(page));
 }
 
-TEST_CASE("fence.i drops translated blocks; fs_dirty and check_frm", "[hart][trap]")
+TEST_CASE("fence.i drops translated blocks, fs_dirty and check_frm", "[hart][trap]")
 {
     Hart h;
     rv_helper_fence_i(&h.cpu);

@@ -532,6 +532,10 @@ TEST_CASE("tci: KEEL_MO_ALIGN faults and bus errors go to mem_fault with the ins
         {KEEL_MO_32, false, kMmio + 4, false, KEEL_FAULT_BUS}, // test-reg answers 32-bit accesses
         {KEEL_MO_8, false, kMmio + 4, true, KEEL_FAULT_BUS},   // and refuses the rest
         {KEEL_MO_16, true, kMmio + 4, true, KEEL_FAULT_BUS},
+        // The read of a read-modify-write faults as the write it leads to.
+        {KEEL_MO_32 | KEEL_MO_ALIGN | KEEL_MO_RMW, false, kData + 2, true, KEEL_FAULT_UNALIGNED},
+        {KEEL_MO_64 | KEEL_MO_RMW, false, 0x40000000, true, KEEL_FAULT_BUS},
+        {KEEL_MO_64 | KEEL_MO_ALIGN | KEEL_MO_RMW, false, kData + 8, false, KEEL_FAULT_BUS},
     };
     uint64_t pc = kRam;
     for (const Case &c : cases) {
@@ -559,7 +563,8 @@ TEST_CASE("tci: KEEL_MO_ALIGN faults and bus errors go to mem_fault with the ins
             CHECK(r.env.faults == 1);
             CHECK(r.env.fault_kind == c.kind);
             CHECK(r.env.fault_vaddr == c.addr);
-            CHECK(r.env.fault_access == (c.store ? KEEL_ACCESS_WRITE : KEEL_ACCESS_READ));
+            bool as_write = c.store || (c.memop & KEEL_MO_RMW);
+            CHECK(r.env.fault_access == (as_write ? KEEL_ACCESS_WRITE : KEEL_ACCESS_READ));
             CHECK(r.env.exceptions == 1);
             CHECK(r.env.exception_pc == pc + 4);
             CHECK(r.env.x[2] == 99);
@@ -760,7 +765,7 @@ TEST_CASE("tci: a MAY_RAISE helper that raised leaves the block with the insn's 
     CHECK(r.env.x[3] == 0);
 }
 
-TEST_CASE("tci: goto_tb chains blocks; lookup_and_goto finds them; invalidation unlinks", "[tci][chain]")
+TEST_CASE("tci: goto_tb chains blocks, lookup_and_goto finds them, invalidation unlinks", "[tci][chain]")
 {
     Rig r;
     // A: x0 += 1; if x0 < x1 goto B (same page, slot 0) else exit to stop. B: x2 += 1; goto A (slot 1).
@@ -826,7 +831,7 @@ TEST_CASE("tci: goto_tb chains blocks; lookup_and_goto finds them; invalidation 
     CHECK(r.translations[L] == 1);
 }
 
-TEST_CASE("tci: stop() ends run() even in an endless chained loop; exit_request reaches exec_interrupt",
+TEST_CASE("tci: stop() ends run() even in an endless chained loop, exit_request reaches exec_interrupt",
           "[tci][chain]")
 {
     Rig r;

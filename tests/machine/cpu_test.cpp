@@ -61,7 +61,7 @@ TEST_CASE("devices wire interrupts to CPU inputs, which kick the CPU", "[machine
     CHECK(m->describe().find("irq[0] -> cpu0.mti[0]") != std::string::npos);
 }
 
-TEST_CASE("CPU properties come from cpus.properties; a reset resets the CPUs", "[machine][cpu]")
+TEST_CASE("CPU properties come from cpus.properties, a reset resets the CPUs", "[machine][cpu]")
 {
     TempManifest f(
         "keel: 1\nname: t\ncpus: { type: test-cpu, count: 2, properties: { resetvec: 0x80000000 } }\n");

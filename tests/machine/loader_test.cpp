@@ -74,7 +74,7 @@ TEST_CASE("an ELF's segments land in RAM with its entry and symbols", "[loader]"
     CHECK(rd(*m, 0x80001000) == 0xa5a5a5a5a5a5a5a5); // beyond memsz: untouched
 }
 
-TEST_CASE("segments in ROM are loaded; bss in a second segment is zeroed", "[loader]")
+TEST_CASE("segments in ROM are loaded, bss in a second segment is zeroed", "[loader]")
 {
     auto m = board();
     GuestImage img = read_guest_image(image("rom.elf"), 0);

@@ -277,7 +277,7 @@ TEST_CASE("one client at a time: a second client waits until the first leaves", 
     close(b);
 }
 
-TEST_CASE("can_receive 0 pauses input; accept_input resumes with nothing lost or duplicated", "[chardev]")
+TEST_CASE("can_receive 0 pauses input, accept_input resumes with nothing lost or duplicated", "[chardev]")
 {
     TmpDir dir;
     std::string path = dir / "s";
@@ -410,7 +410,7 @@ TEST_CASE("a client that does not read stalls writes only briefly", "[chardev]")
     close(c);
 }
 
-TEST_CASE("handlers attached after a client connected get OPENED; size limits what is read", "[chardev]")
+TEST_CASE("handlers attached after a client connected get OPENED, size limits what is read", "[chardev]")
 {
     TmpDir dir;
     std::string path = dir / "s";
@@ -560,7 +560,7 @@ TEST_CASE("client-mode sockets are refused with a hint", "[chardev]")
 
 // ---- file, null, stdio ----
 
-TEST_CASE("file chardev writes the file; truncates unless append=on", "[chardev]")
+TEST_CASE("file chardev writes the file, truncates unless append=on", "[chardev]")
 {
     TmpDir dir;
     std::string path = dir / "out.txt";

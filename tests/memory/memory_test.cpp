@@ -94,7 +94,7 @@ TEST_CASE("RAM and ROM regions are host-backed and zeroed", "[memory]")
     REQUIRE_THROWS_WITH(MemoryRegion::ram("zero", 0), Contains("size is 0"));
 }
 
-TEST_CASE("higher priority shadows lower; removing it reveals the lower", "[memory]")
+TEST_CASE("higher priority shadows lower, removing it reveals the lower", "[memory]")
 {
     auto root = MemoryRegion::container("system", 0x10000);
     auto lo = MemoryRegion::ram("lo", 0x4000);
@@ -525,7 +525,7 @@ TEST_CASE("a missing callback refuses that direction", "[memory]")
     REQUIRE(d.calls.size() == 1);
 }
 
-TEST_CASE("ROM ignores guest writes; write_rom loads it", "[memory]")
+TEST_CASE("ROM ignores guest writes, write_rom loads it", "[memory]")
 {
     auto root = MemoryRegion::container("system", 0x10000);
     auto rom = MemoryRegion::rom("rom", 0x1000);

@@ -528,6 +528,7 @@ std::string Recorder::text(bool with_starts) const
             std::string mo = std::to_string(8u << (o.mop & KEEL_MO_SIZE_MASK));
             if (o.mop & KEEL_MO_SIGN) mo += "s";
             if (o.mop & KEEL_MO_ALIGN) mo += "a";
+            if (o.mop & KEEL_MO_RMW) mo += "r";
             s += (o.kind == OpKind::Load ? "ld" : "st") + vals({o.v[0], o.v[1]}) + ", mo=" + mo +
                  ", mmu=" + std::to_string(o.mmu);
             break;
@@ -664,6 +665,7 @@ RunResult Recorder::run(void *state)
             res.insn_pc = insn_pc;
             if ((o.mop & KEEL_MO_ALIGN) && (addr & (size - 1))) {
                 res.kind = RunResult::MemFault, res.fault_addr = addr, res.unaligned = true;
+                res.rmw = (o.mop & KEEL_MO_RMW) != 0;
                 return res;
             }
             for (unsigned k = 0; k < size; k++) {

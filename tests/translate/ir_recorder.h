@@ -57,6 +57,7 @@ struct RunResult {
     unsigned slot = 0;
     uint64_t fault_addr = 0;        // MemFault
     bool unaligned = false;         // MemFault: KEEL_MO_ALIGN violated (else: no memory there)
+    bool rmw = false;               // MemFault: by the read of a read-modify-write (faults as a store)
     std::vector<std::string> calls; // helper names, in order
     uint64_t insn_pc = 0;           // pc of the instruction that faulted/raised
 };

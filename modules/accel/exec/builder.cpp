@@ -185,8 +185,9 @@ void mem_op(KeelIrBuilder *b, OpKind kind, KeelIrValue v, KeelIrValue addr, Keel
     o.v[1] = addr;
     o.memop = mop;
     o.mmu_idx = static_cast<uint8_t>(mmu_idx);
-    if (mop & ~(KEEL_MO_SIZE_MASK | KEEL_MO_SIGN | KEEL_MO_ALIGN))
+    if (mop & ~(KEEL_MO_SIZE_MASK | KEEL_MO_SIGN | KEEL_MO_ALIGN | KEEL_MO_RMW))
         error(b, "%s: unknown memop bits 0x%x", name, mop);
+    if ((mop & KEEL_MO_RMW) && kind != OpKind::Load) error(b, "%s: KEEL_MO_RMW is for loads", name);
     unsigned n_mmu = b->block.cpu ? b->block.cpu->n_mmu_idx : 8;
     if (mmu_idx >= n_mmu || mmu_idx >= 8)
         error(b, "%s: mmu index %u out of range (%u)", name, mmu_idx, n_mmu);

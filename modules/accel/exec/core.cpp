@@ -185,7 +185,7 @@ void Core::tlb_flush_page(CpuState &c, uint64_t vaddr)
 // ---- guest memory slow paths ----
 
 bool Core::access_part(CpuState &c, uint64_t vaddr, const Xlat &x, unsigned size, KeelAccess acc,
-                       unsigned mmu, uint64_t &value)
+                       unsigned mmu, uint64_t &value, KeelAccess fault_acc)
 {
     if (x.host) {
         if (acc == KEEL_ACCESS_WRITE) {
@@ -200,25 +200,28 @@ bool Core::access_part(CpuState &c, uint64_t vaddr, const Xlat &x, unsigned size
     KeelMemResult r = acc == KEEL_ACCESS_WRITE ? keel_services->cpu_mem_write(c.obj, x.paddr, size, value)
                                                : keel_services->cpu_mem_read(c.obj, x.paddr, size, &value);
     if (r != KEEL_MEM_OK) {
-        c.ops->mem_fault(c.env, vaddr, acc, mmu, KEEL_FAULT_BUS);
+        c.ops->mem_fault(c.env, vaddr, fault_acc, mmu, KEEL_FAULT_BUS);
         return false;
     }
     return true;
 }
 
-bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, unsigned mmu, uint64_t &value)
+bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, unsigned mmu, uint64_t &value,
+                  bool rmw)
 {
+    // The read of a read-modify-write is translated, and faults, as the write it leads to.
+    KeelAccess xacc = rmw ? KEEL_ACCESS_WRITE : acc;
     uint64_t off = addr & ~kPageMask;
     if (off + size <= kPageSize) {
         Xlat x;
-        if (!translate(c, addr, acc, mmu, false, x)) return false;
-        return access_part(c, addr, x, size, acc, mmu, value);
+        if (!translate(c, addr, xacc, mmu, false, x)) return false;
+        return access_part(c, addr, x, size, acc, mmu, value, xacc);
     }
     // Crossing a page: translate both halves before touching either, so a
     // fault in the second leaves memory unchanged.
     Xlat x0, x1;
     uint64_t second = (addr & kPageMask) + kPageSize;
-    if (!translate(c, addr, acc, mmu, false, x0) || !translate(c, second, acc, mmu, false, x1)) return false;
+    if (!translate(c, addr, xacc, mmu, false, x0) || !translate(c, second, xacc, mmu, false, x1)) return false;
     unsigned n0 = static_cast<unsigned>(kPageSize - off);
     uint64_t result = 0;
     for (unsigned i = 0; i < size; ++i) {
@@ -228,7 +231,7 @@ bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, uns
         b.paddr += d;
         if (b.host) b.host += d;
         uint64_t byte = (value >> (8 * i)) & 0xff;
-        if (!access_part(c, lo ? addr + i : second + d, b, 1, acc, mmu, byte)) return false;
+        if (!access_part(c, lo ? addr + i : second + d, b, 1, acc, mmu, byte, xacc)) return false;
         result |= (byte & 0xff) << (8 * i);
     }
     if (acc != KEEL_ACCESS_WRITE) value = result;
@@ -240,11 +243,12 @@ bool Core::load_slow(CpuState &c, uint64_t addr, uint32_t memop, unsigned mmu, u
 {
     unsigned size = 1u << (memop & KEEL_MO_SIZE_MASK);
     bool ok;
+    bool rmw = (memop & KEEL_MO_RMW) != 0;
     if ((memop & KEEL_MO_ALIGN) && (addr & (size - 1))) {
-        c.ops->mem_fault(c.env, addr, KEEL_ACCESS_READ, mmu, KEEL_FAULT_UNALIGNED);
+        c.ops->mem_fault(c.env, addr, rmw ? KEEL_ACCESS_WRITE : KEEL_ACCESS_READ, mmu, KEEL_FAULT_UNALIGNED);
         ok = false;
     } else {
-        ok = access(c, addr, size, KEEL_ACCESS_READ, mmu, value);
+        ok = access(c, addr, size, KEEL_ACCESS_READ, mmu, value, rmw);
     }
     if (!ok) {
         *c.pc = insn_pc;
@@ -498,6 +502,7 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
         tb->code_lo[k] = lo[k] < hi[k] ? lo[k] : 0;
         tb->code_hi[k] = hi[k];
     }
+    if (hi[0] == 0) tb->code_hi[0] = static_cast<uint32_t>(kPageSize); // fetched nothing: the whole page counts
     std::string err;
     if (!engine_->compile(c, b.block, *tb, err)) {
         keel_services->log(c.obj, KEEL_LOG_ERROR,

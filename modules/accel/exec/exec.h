@@ -193,9 +193,10 @@ class Core
         uint8_t *host; // nullptr: go through cpu_mem_read/write
     };
     bool translate(CpuState &c, uint64_t vaddr, KeelAccess acc, unsigned mmu, bool probe, Xlat &out);
-    bool access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, unsigned mmu, uint64_t &value);
+    bool access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, unsigned mmu, uint64_t &value,
+                bool rmw = false);
     bool access_part(CpuState &c, uint64_t vaddr, const Xlat &x, unsigned size, KeelAccess acc, unsigned mmu,
-                     uint64_t &value);
+                     uint64_t &value, KeelAccess fault_acc);
     void note_write(uint64_t paddr, unsigned size);
     int find_tb(CpuState &c, uint64_t pc, uint64_t flags, Tb **out);
     Tb *translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags);

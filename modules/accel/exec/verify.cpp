@@ -290,6 +290,7 @@ std::string memop_text(uint32_t mop, bool load)
     std::string s = "mo=" + std::to_string(8u << (mop & KEEL_MO_SIZE_MASK));
     if (load) s += (mop & KEEL_MO_SIGN) ? "s" : "u";
     if (mop & KEEL_MO_ALIGN) s += "+al";
+    if (mop & KEEL_MO_RMW) s += "+rmw";
     return s;
 }
 

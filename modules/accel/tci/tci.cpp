@@ -17,6 +17,18 @@ using namespace keel::exec;
 namespace
 {
 
+// A TLB where nothing ever hits (every tag is the invalid pattern).
+TlbEntry *never_hit_tlb()
+{
+    static TlbEntry *table = [] {
+        static TlbEntry t[kTlbSize];
+        std::memset(static_cast<void *>(t), 0xff, sizeof t);
+        return t;
+    }();
+    return table;
+}
+
+
 /*
  * The compiled form
  * -----------------
@@ -878,7 +890,9 @@ bool TciEngine::compile(CpuState &cpu, const IrBlock &b, Tb &tb, std::string &er
             h(kLd[k] + w64);
             p(op.v[0]);
             p(op.v[1]);
-            w.push_back(Word{.tlb = cpu.tlb[op.mmu_idx]});
+            // The read of a read-modify-write must find the page writable: it always takes the slow
+            // path, through a table that never hits (atomics are rare).
+            w.push_back(Word{.tlb = (op.memop & KEEL_MO_RMW) ? never_hit_tlb() : cpu.tlb[op.mmu_idx]});
             u(op.memop | static_cast<uint64_t>(op.mmu_idx) << 8);
             u(insn_pc);
             break;

@@ -330,7 +330,6 @@ class Translator
     void fetch_fault(uint64_t pc, uint64_t vaddr);
     void mark_fs_dirty();
     KeelIrValue address(unsigned rs1, int64_t imm);
-    void check_misaligned_amo(KeelIrValue addr, unsigned size);
 
     // ---- instructions: each returns true if it ended the block ----
     bool insn(const Insn &in);
@@ -460,20 +459,6 @@ KeelIrValue Translator::address(unsigned rs1, int64_t imm)
     KeelIrValue t = t64();
     alu(KEEL_IR_ADD, t, xv(rs1), k64(static_cast<uint64_t>(imm)));
     return t;
-}
-
-// SC and AMOs on a misaligned address raise store/AMO address-misaligned.
-// Their first memory operation is a load, whose KEEL_MO_ALIGN fault would be
-// reported as a load fault, so the check is explicit.
-void Translator::check_misaligned_amo(KeelIrValue addr, unsigned size)
-{
-    KeelIrValue t = t64();
-    KeelIrLabel ok = ops_->label(b_);
-    alu(KEEL_IR_AND, t, addr, k64(size - 1));
-    ops_->brcond(b_, KEEL_IR_EQ, t, k64(0), ok);
-    call(helper::raise, 0, {env(), k64(EXC_STORE_MISALIGNED), addr});
-    ops_->exit_tb(b_);
-    ops_->set_label(b_, ok);
 }
 
 bool Translator::ext_enabled(Ext e) const
@@ -834,11 +819,13 @@ void Translator::sc(const Insn &in)
     const bool w = in.op == Op::SC_W;
     const KeelIrMemOp size = w ? KEEL_MO_32 : KEEL_MO_64;
     KeelIrValue addr = xv(in.rs1);
-    check_misaligned_amo(addr, w ? 4 : 8);
+    // Without a reservation for this address SC fails without touching memory (a reservation only
+    // exists for an aligned address LR could read). With one, the read is that of a read-modify-write:
+    // an unwritable page faults as a store.
     KeelIrLabel fail = ops_->label(b_), done = ops_->label(b_);
     ops_->brcond(b_, KEEL_IR_NE, glob(GLOBAL_RES_ADDR), addr, fail);
     KeelIrValue v = t64();
-    ops_->load(b_, v, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN, dmmu_);
+    ops_->load(b_, v, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN | KEEL_MO_RMW, dmmu_);
     ops_->brcond(b_, KEEL_IR_NE, v, glob(GLOBAL_RES_VAL), fail);
     ops_->store(b_, xv(in.rs2), addr, size | KEEL_MO_ALIGN, dmmu_);
     mov(glob(GLOBAL_RES_ADDR), k64(~uint64_t{0}));
@@ -856,9 +843,8 @@ void Translator::amo(const Insn &in)
     const bool w = (info(in.op).match & 0x1000) == 0; // funct3 010 = .w, 011 = .d
     const KeelIrMemOp size = w ? KEEL_MO_32 : KEEL_MO_64;
     KeelIrValue addr = xv(in.rs1);
-    check_misaligned_amo(addr, w ? 4 : 8);
     KeelIrValue old = t64();
-    ops_->load(b_, old, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN, dmmu_);
+    ops_->load(b_, old, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN | KEEL_MO_RMW, dmmu_);
     const KeelIrAluOp op = amo_op(in.op);
     KeelIrValue nv = xv(in.rs2);
     if (op != KEEL_IR_MOV) {

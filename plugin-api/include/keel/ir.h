@@ -139,6 +139,10 @@ typedef uint32_t KeelIrMemOp;
 #define KEEL_MO_SIZE_MASK 3u
 #define KEEL_MO_SIGN (1u << 2)
 #define KEEL_MO_ALIGN (1u << 3)
+/* the load of a read-modify-write (atomics, store-conditional): the address
+   is translated for writing, so the page must be writable before anything is
+   read, and faults (alignment included) are reported as store faults */
+#define KEEL_MO_RMW (1u << 4)
 
 /** Helper flags: what an engine may assume about a helper call. Since: ABI 1.0 */
 enum {
