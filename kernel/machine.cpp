@@ -410,46 +410,22 @@ void Machine::reset(KeelResetType type)
             if (auto f = KEEL_HOOK(o->ops(), reset)) f(o.get(), o->state, type);
 }
 
-// The gdb register number of the pc, per KeelCpuOps.arch: cpu.h has no "set
-// the pc" hook, so the kernel keeps this table (write_reg takes gdb numbers).
-namespace
-{
-
-struct PcReg {
-    const char *arch;
-    unsigned regnum;
-    unsigned bytes;
-};
-constexpr PcReg kPcRegs[] = {
-    {"riscv:rv64", 32, 8}, // x0-x31, then pc
-    {"riscv64", 32, 8},
-};
-
-} // namespace
-
+// Set the entry point: the pc global (KeelCpuOps.pc_global) is the CPU's program counter by contract.
 void set_cpu_pc(KeelObject *cpu, uint64_t pc)
 {
     const KeelCpuOps *ops = cpu->type->info->cpu;
-    std::string arch = ops->arch ? ops->arch : "";
-    uint8_t buf[8];
-    for (unsigned i = 0; i < 8; ++i)
-        buf[i] = static_cast<uint8_t>(pc >> (8 * i));
-    for (const auto &r : kPcRegs)
-        if (arch == r.arch && ops->write_reg) {
-            if (ops->write_reg(cpu->state, r.regnum, buf, r.bytes) != r.bytes)
-                throw Error(cpu->path + ": the CPU refused its entry point " + format_hex(pc));
-            return;
-        }
-    // An architecture the table does not know: write the pc global the IR uses.
     if (ops->globals && ops->pc_global < ops->n_globals) {
         const KeelIrGlobal &g = ops->globals[ops->pc_global];
         size_t n = g.type == KEEL_IR_I32 ? 4 : 8;
         if (g.offset + n <= cpu->type->info->instance_size) {
+            uint8_t buf[8];
+            for (unsigned i = 0; i < 8; ++i)
+                buf[i] = static_cast<uint8_t>(pc >> (8 * i));
             std::memcpy(static_cast<uint8_t *>(cpu->state) + g.offset, buf, n);
             return;
         }
     }
-    throw Error(cpu->path + ": keel does not know how to set the pc of a '" + arch + "' CPU");
+    throw Error(cpu->path + ": CPU type '" + cpu->type->name + "' declares no usable pc global");
 }
 
 std::string Machine::describe()

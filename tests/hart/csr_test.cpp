@@ -378,7 +378,7 @@ TEST_CASE("Sstc: stimecmp drives STIP through a virtual timer", "[hart][csr][sst
     CHECK(h.raised(EXC_ILLEGAL_INSN)); // no Sstc
 
     h.cpu.sstc = true;
-    h.inst.stimecmp_timer =
+    h.cpu.stimecmp_timer =
         keel_services->timer_new(nullptr, KEEL_CLOCK_VIRTUAL, stimecmp_timer_fired, &h.cpu);
     h.csrw(MENVCFG, MENVCFG_STCE);
     CHECK(h.csrr(MENVCFG) == MENVCFG_STCE);

@@ -81,6 +81,7 @@ TEST_CASE("riscv64 defaults and the reset state", "[hart][device]")
     Cpu c;
     CHECK(c.cpu->misa == RV64GC_MISA);
     CHECK(c.cpu->mmu_mode == SATP_SV48);
+    CHECK(c.cpu->mmu_prop == 2); // the property keeps its enum index: it reads back as "sv48"
     CHECK(c.cpu->timebase_freq == 10000000);
     CHECK(c.cpu->pmp_enabled);
     CHECK_FALSE(c.cpu->sstc);

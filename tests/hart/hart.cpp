@@ -61,7 +61,7 @@ Hart::Hart()
 
 Hart::~Hart()
 {
-    if (inst.stimecmp_timer) keel_services->timer_free(inst.stimecmp_timer);
+    if (cpu.stimecmp_timer) keel_services->timer_free(cpu.stimecmp_timer);
     keel_services = nullptr;
 }
 

@@ -29,8 +29,7 @@ constexpr size_t RAM_SIZE = 4 << 20;
 struct Hart {
     keel::test::FakeKernel k{RAM_BASE, RAM_SIZE};
     KeelServices svc; // the fake kernel's table with cpu_kick recorded
-    RvCpuInstance inst{};
-    RvCpu &cpu = inst.cpu;
+    RvCpu cpu{};
 
     Hart();
     ~Hart();

@@ -94,8 +94,7 @@ int cpu_init(KeelObject *dev, void *state, KeelError *)
 
 int cpu_realize(KeelObject *dev, void *state, KeelError *err)
 {
-    auto *inst = static_cast<RvCpuInstance *>(state);
-    RvCpu *cpu = &inst->cpu;
+    auto *cpu = static_cast<RvCpu *>(state);
     cpu->obj = dev;
     std::string why;
     uint64_t misa = 0;
@@ -107,7 +106,7 @@ int cpu_realize(KeelObject *dev, void *state, KeelError *err)
     cpu->misa = misa;
     cpu->sstc = cpu->sstc || sstc;
     // The property stores the index of the enum value; the hart keeps the satp.MODE it stands for.
-    uint32_t idx = cpu->mmu_mode;
+    uint32_t idx = cpu->mmu_prop;
     if (idx >= KEEL_ARRAY_SIZE(kMmuModeSatp)) {
         keel_services->error_set(err, "mmu: bad mode index %u", idx);
         return KEEL_ERR;
@@ -128,21 +127,20 @@ int cpu_realize(KeelObject *dev, void *state, KeelError *err)
     for (auto &l : lines)
         if (keel_services->irq_init_inputs(dev, l.name, 1, l.handler, cpu, err) != KEEL_OK) return KEEL_ERR;
     if (cpu->sstc)
-        inst->stimecmp_timer = keel_services->timer_new(dev, KEEL_CLOCK_VIRTUAL, stimecmp_timer_fired, cpu);
+        cpu->stimecmp_timer = keel_services->timer_new(dev, KEEL_CLOCK_VIRTUAL, stimecmp_timer_fired, cpu);
     return KEEL_OK;
 }
 
 void cpu_unrealize(KeelObject *, void *state)
 {
-    auto *inst = static_cast<RvCpuInstance *>(state);
-    if (inst->stimecmp_timer) keel_services->timer_free(inst->stimecmp_timer);
-    inst->stimecmp_timer = nullptr;
+    auto *cpu = static_cast<RvCpu *>(state);
+    if (cpu->stimecmp_timer) keel_services->timer_free(cpu->stimecmp_timer);
+    cpu->stimecmp_timer = nullptr;
 }
 
 void cpu_reset(KeelObject *, void *state, KeelResetType)
 {
-    auto *inst = static_cast<RvCpuInstance *>(state);
-    RvCpu *cpu = &inst->cpu;
+    auto *cpu = static_cast<RvCpu *>(state);
     // Guest-visible state to zero, except what the spec (and QEMU) give a value.
     std::memset(cpu->x, 0, sizeof cpu->x);
     std::memset(cpu->f, 0, sizeof cpu->f);
@@ -168,7 +166,7 @@ void cpu_reset(KeelObject *, void *state, KeelResetType)
     cpu->common.exception = 0;
     cpu->common.halted = 0;
     cpu->mhartid = cpu->common.cpu_index;
-    if (inst->stimecmp_timer) keel_services->timer_del(inst->stimecmp_timer);
+    if (cpu->stimecmp_timer) keel_services->timer_del(cpu->stimecmp_timer);
     flush_tlb(cpu);
 }
 
@@ -332,7 +330,7 @@ const KeelCpuOps kCpuOps = {
 const KeelPropertyInfo kProps[] = {
     KEEL_PROP_STRING("isa", RvCpu, isa, "rv64gc",
                      "ISA string: rv64gc or rv64imafdc[c], optionally _zba_zbb_zbs_zicond and _sstc"),
-    KEEL_PROP_ENUM("mmu", RvCpu, mmu_mode, "sv48", kMmuModes, "highest address translation mode in satp"),
+    KEEL_PROP_ENUM("mmu", RvCpu, mmu_prop, "sv48", kMmuModes, "highest address translation mode in satp"),
     KEEL_PROP_UINT("resetvec", RvCpu, resetvec, "0x1000", "pc after reset"),
     KEEL_PROP_UINT("timebase-frequency", RvCpu, timebase_freq, "10000000", "frequency of the time CSR (Hz)"),
     KEEL_PROP_BOOL("pmp", RvCpu, pmp_enabled, "true",
@@ -348,7 +346,7 @@ const KeelDeviceTypeInfo kType = {
     sizeof(KeelDeviceTypeInfo),
     "riscv64",
     "RISC-V RV64GC hart (M/S/U, Sv39/Sv48, PMP)",
-    sizeof(RvCpuInstance),
+    sizeof(RvCpu),
     kProps,
     KEEL_ARRAY_SIZE(kProps),
     &kDevOps,

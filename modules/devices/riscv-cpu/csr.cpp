@@ -475,7 +475,7 @@ uint64_t read_time(const RvCpu *cpu)
 void update_stip(RvCpu *cpu)
 {
     if (!cpu->sstc) return;
-    KeelTimer *t = reinterpret_cast<RvCpuInstance *>(cpu)->stimecmp_timer;
+    KeelTimer *t = cpu->stimecmp_timer;
     if (!stce(cpu)) {
         cpu->mip.fetch_and(~MIP_STIP);
         if (t) keel_services->timer_del(t);

@@ -41,15 +41,6 @@ constexpr uint64_t misa_bit(char c)
 constexpr uint8_t PMP_R = 1, PMP_W = 2, PMP_X = 4, PMP_A = 3 << 3, PMP_L = 0x80;
 enum : unsigned { PMP_OFF = 0, PMP_TOR = 1, PMP_NA4 = 2, PMP_NAPOT = 3 };
 
-// The instance state of the device type: an RvCpu (the env the IR and the
-// helpers see) followed by what the hart needs that is not guest state.
-// Only instances created from the device type (and tests that build one)
-// have the tail, so it is reached only when cpu->sstc is set.
-struct RvCpuInstance {
-    RvCpu cpu;
-    KeelTimer *stimecmp_timer; // fires when time reaches stimecmp (Sstc)
-};
-
 inline unsigned mstatus_fs(const RvCpu *cpu)
 {
     return unsigned((cpu->mstatus >> MSTATUS_FS_SHIFT) & 3);
@@ -66,7 +57,7 @@ uint64_t effective_mip(const RvCpu *cpu);
 uint64_t read_time(const RvCpu *cpu);
 // Sstc: recompute STIP from time and stimecmp, arming the timer when it is not yet due.
 void update_stip(RvCpu *cpu);
-// Timer callback of RvCpuInstance.stimecmp_timer (opaque = the RvCpu).
+// Timer callback of RvCpu.stimecmp_timer (opaque = the RvCpu).
 void stimecmp_timer_fired(void *opaque);
 
 // Debugger (gdb, monitors) access to a CSR: M privilege, no FS or counter

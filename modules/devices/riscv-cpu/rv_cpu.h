@@ -90,10 +90,12 @@ struct RvCpu {
     KeelObject *obj;
     uint64_t resetvec;      // property "resetvec"
     char *isa;              // property "isa" (e.g. "rv64gc")
-    uint32_t mmu_mode;      // property "mmu": 0 bare, 8 sv39, 9 sv48 (the highest satp.MODE accepted)
+    uint32_t mmu_prop;      // property "mmu": index of bare/sv39/sv48
+    uint32_t mmu_mode;      // from it at realize: 0 bare, 8 sv39, 9 sv48 (the highest satp.MODE accepted)
     uint64_t timebase_freq; // property "timebase-frequency" (Hz) for the time CSR
     bool pmp_enabled;       // property "pmp"
     bool sstc;              // property "sstc"
+    KeelTimer *stimecmp_timer; // Sstc: fires when time reaches stimecmp
 };
 
 static_assert(offsetof(RvCpu, common) == 0, "KeelCpuCommon must come first");

@@ -106,9 +106,10 @@ typedef enum KeelMemFault {
  * KeelCpuOps: the hooks an engine calls on a CPU. @env is the instance state.
  * Unless noted, called on the vCPU thread.
  *
- * @arch: the architecture ("riscv64"), as gdb names it.
+ * @arch: the architecture as gdb names it ("riscv:rv64").
  * @globals, @n_globals: the state fields the IR names (KeelIrGlobal);
- *   @pc_global indexes the program counter among them (type I64).
+ *   @pc_global indexes the program counter among them (type I64); the
+ *   kernel writes it to set an entry point.
  * @n_mmu_idx: MMU indexes used by loads, stores and tlb_fill (at most 8).
  * @max_insn_bytes: longest instruction.
  * @tb_flags: everything besides the pc that translation depends on (privilege,
