@@ -11,20 +11,7 @@
 #include <cstring>
 #include <string>
 
-// The translator's entry points (translate.cpp/helpers.cpp). Until translate.h
-// exists in the tree, declare them here exactly as it will.
-#if __has_include("translate.h")
 #include "translate.h"
-#else
-namespace keel::rv
-{
-constexpr unsigned GLOBAL_X0 = 0, GLOBAL_PC = 32, GLOBAL_F0 = 33, GLOBAL_RES_ADDR = 65, GLOBAL_RES_VAL = 66,
-                   GLOBAL_INSTRET = 67, NUM_GLOBALS = 68;
-extern const KeelIrGlobal kGlobals[NUM_GLOBALS];
-void translate(void *env, KeelIrBuilder *b, const KeelIrBuilderOps *ops, uint64_t pc, uint64_t flags,
-               unsigned max_insns);
-} // namespace keel::rv
-#endif
 
 namespace keel::rv
 {

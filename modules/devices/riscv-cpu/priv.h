@@ -68,11 +68,10 @@ bool csr_write_debug(RvCpu *cpu, unsigned csr, uint64_t value);
 // Deliver a trap (exception or interrupt `cause`) at cpu->pc, with delegation.
 void do_trap(RvCpu *cpu, uint64_t cause, bool interrupt, uint64_t tval);
 
-// Engine hooks implemented in trap.cpp and mmu.cpp.
+// Engine hooks implemented in trap.cpp (tlb_fill: rv_cpu.h).
 void cpu_exec_exception(void *env);
 int cpu_exec_interrupt(void *env);
 int cpu_has_work(void *env);
-int cpu_tlb_fill(void *env, uint64_t vaddr, KeelAccess access, unsigned mmu_idx, int probe, KeelTlbFill *out);
 
 // Drop the engine's cached translations (no-op before an engine runs the hart).
 inline void flush_tlb(RvCpu *cpu)

@@ -180,5 +180,7 @@ RV_FP_CVTS(RV_FP_DECL_CVT)
 // ---- Privileged side (cpu.cpp, csr.cpp, trap.cpp, mmu.cpp) used by other parts ----
 // Record an exception for the engine (sets exc_cause/exc_tval and common.exception).
 void raise_exception(RvCpu *cpu, uint64_t cause, uint64_t tval);
+// The MMU (mmu.cpp): KeelCpuOps.tlb_fill, also used by the fetch-fault helper.
+int cpu_tlb_fill(void *env, uint64_t vaddr, KeelAccess access, unsigned mmu_idx, int probe, KeelTlbFill *out);
 
 } // namespace keel::rv

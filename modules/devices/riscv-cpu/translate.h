@@ -22,9 +22,6 @@ extern const KeelIrGlobal kGlobals[NUM_GLOBALS];
 void translate(void *env, KeelIrBuilder *b, const KeelIrBuilderOps *ops, uint64_t pc, uint64_t flags,
                unsigned max_insns);
 
-// The MMU side (mmu.cpp), also KeelCpuOps.tlb_fill.
-int cpu_tlb_fill(void *env, uint64_t vaddr, KeelAccess access, unsigned mmu_idx, int probe, KeelTlbFill *out);
-
 // IR descriptors of the helpers in rv_cpu.h (helpers.cpp), plus the fetch-fault helper below.
 namespace helper
 {
