@@ -8,6 +8,7 @@
 """
 import argparse
 import json
+import signal
 import subprocess
 import sys
 
@@ -23,13 +24,35 @@ def main():
     ap.add_argument("--stderr-empty", action="store_true")
     ap.add_argument("--stdout-json", action="store_true", help="stdout must parse as JSON")
     ap.add_argument("--cwd")
+    ap.add_argument("--survives", type=float, metavar="SECONDS",
+                    help="instead of --status: the command must not crash (die by a signal) nor report an "
+                         "internal error, whether it ends by itself or by the SIGINT sent after SECONDS")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.command[1:] if a.command and a.command[0] == "--" else a.command
-    p = subprocess.run(cmd, cwd=a.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     problems = []
-    if p.returncode != a.status:
-        problems.append(f"exit status {p.returncode}, expected {a.status}")
+    if a.survives is not None:
+        p = subprocess.Popen(cmd, cwd=a.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = p.communicate(timeout=a.survives)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)
+            try:
+                out, err = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+                problems.append("still running 10 s after SIGINT")
+        p = subprocess.CompletedProcess(cmd, p.returncode, out, err)
+        if p.returncode < 0:
+            problems.append(f"killed by signal {-p.returncode}")
+        if "internal error" in p.stderr:
+            problems.append("reported an internal error")
+    else:
+        p = subprocess.run(cmd, cwd=a.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        if p.returncode != a.status:
+            problems.append(f"exit status {p.returncode}, expected {a.status}")
     for t in a.stdout_has:
         if t not in p.stdout:
             problems.append(f"stdout lacks {t!r}")
