@@ -50,6 +50,7 @@ union Word {
     Word *w;
     TlbEntry *tlb;
     struct CallInfo *ci;
+    Tb *tb;
 };
 
 struct CallInfo {
@@ -64,6 +65,7 @@ struct CallInfo {
 struct Code {
     Word *entry;
     std::vector<Word> words;
+    std::vector<size_t> goto_sites[2]; // word index of each goto_tb of slot 0 and 1, patched when chained
     std::unique_ptr<uint64_t[]> slots; // temporaries, constants, the env pointer
     std::vector<CallInfo> calls;
 };
@@ -560,15 +562,15 @@ L_call_r64 : {
 }
 
     // Block exits. A chained entry is a block entry: exit_request and the time slice are checked.
+    // Words: slot, the chained block's entry (patched by link(), null when unlinked), that block.
 L_goto_tb : {
-    unsigned slot = static_cast<unsigned>(ip[1].u);
-    Tb *n = tb->jmp[slot];
-    if (LIKELY(n != nullptr) && LIKELY(!cc->exit_request) && LIKELY(--budget > 0)) {
-        tb = n;
-        ip = static_cast<Code *>(n->code)->entry;
+    Word *to = ip[2].w;
+    if (LIKELY(to != nullptr) && LIKELY(!cc->exit_request) && LIKELY(--budget > 0)) {
+        tb = ip[3].tb;
+        ip = to;
         NEXT;
     }
-    RET(tb, cc->exit_request ? ExitKind::Request : ExitKind::GotoTb, slot);
+    RET(tb, cc->exit_request ? ExitKind::Request : ExitKind::GotoTb, static_cast<unsigned>(ip[1].u));
 }
 L_lookup : {
     if (LIKELY(c.chain) && LIKELY(!cc->exit_request) && LIKELY(--budget > 0)) {
@@ -624,8 +626,28 @@ class TciEngine final : public Engine
         tb.code = nullptr;
     }
     ExecResult exec(CpuState &cpu, Tb *tb) override { return run(&cpu, tb, nullptr); }
+    // Chaining patches the goto_tb words, so a chained exit costs no lookups at run time.
+    void link(Tb &from, unsigned slot, Tb &to) override
+    {
+        from.jmp[slot] = &to;
+        patch(from, slot, static_cast<Code *>(to.code)->entry, &to);
+    }
+    void unlink(Tb &from, unsigned slot) override
+    {
+        from.jmp[slot] = nullptr;
+        patch(from, slot, nullptr, nullptr);
+    }
 
   private:
+    static void patch(Tb &from, unsigned slot, Word *entry, Tb *to)
+    {
+        auto *code = static_cast<Code *>(from.code);
+        if (!code || slot > 1) return;
+        for (size_t at : code->goto_sites[slot]) {
+            code->words[at + 2].w = entry;
+            code->words[at + 3].tb = to;
+        }
+    }
     struct Cif {
         ffi_cif cif;
         ffi_type *args[KEEL_IR_MAX_HELPER_ARGS];
@@ -934,7 +956,10 @@ bool TciEngine::compile(CpuState &cpu, const IrBlock &b, Tb &tb, std::string &er
         }
         case OpKind::GotoTb:
             h(H_goto_tb);
+            code->goto_sites[op.imm & 1].push_back(w.size() - 1);
             u(static_cast<uint64_t>(op.imm));
+            u(0); // entry of the chained block
+            u(0); // the chained block
             dead = true;
             break;
         case OpKind::LookupGoto:
