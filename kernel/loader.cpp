@@ -157,6 +157,8 @@ GuestImage parse_elf(const std::string &name, std::vector<uint8_t> bytes, uint16
         r.fail(strprintf("program header entries are %u bytes, not %zu", eh.e_phentsize, sizeof(Elf64_Phdr)));
     if (!r.fits(eh.e_phoff, uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr)))
         r.fail("program headers are past the end of the file (truncated?)");
+    img.header_end =
+        std::max<uint64_t>(sizeof(Elf64_Ehdr), eh.e_phoff + uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr));
     for (unsigned i = 0; i < eh.e_phnum; ++i) {
         Elf64_Phdr ph = r.get<Elf64_Phdr>(eh.e_phoff + uint64_t{i} * sizeof(Elf64_Phdr), "a program header");
         if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
@@ -238,6 +240,26 @@ void load_guest_image(const GuestImage &img, AddressSpace &as, const std::string
                 sec && (sec->region->kind() == RegionKind::Ram || sec->region->kind() == RegionKind::Rom);
             bool overlay =
                 sec && sec->region->kind() == RegionKind::Mmio && sec->priority >= overlay_priority;
+            if (!ok && !overlay && !sec) {
+                // Unmapped bytes that are only the ELF headers and the zero padding after them (a linker
+                // puts them in the first segment below the code, e.g. with -Ttext=RAM_BASE) are skipped,
+                // as QEMU does; anything else must land in memory.
+                uint64_t hole_last = last;
+                for (const auto &x : as.sections())
+                    if (x.start > addr) {
+                        hole_last = std::min(last, x.start - 1);
+                        break;
+                    }
+                bool only_headers = true;
+                for (uint64_t a = addr; a <= hole_last && only_headers; ++a) {
+                    uint64_t off = s.offset + (a - s.paddr);
+                    only_headers = a - s.paddr < s.filesz && (off < img.header_end || img.bytes[off] == 0);
+                }
+                if (only_headers && img.elf && hole_last < last) {
+                    addr = hole_last + 1;
+                    continue;
+                }
+            }
             if (!ok && !overlay)
                 throw Error(img.file + ": " +
                             (img.elf ? strprintf("segment %u", s.index) : std::string("image")) + " (" +

@@ -29,6 +29,9 @@ struct GuestImage {
     std::vector<Segment> segments;
     std::map<std::string, uint64_t> symbols; // ELF symbol table: defined symbols only
     std::vector<uint8_t> bytes;              // the whole file
+    // ELF: file bytes [0, header_end) are the ELF and program headers, which linkers often place in
+    // the first segment below the code (e.g. -Ttext=RAM_BASE); like QEMU, those need no memory.
+    uint64_t header_end = 0;
 
     // The lowest and one past the highest address the image occupies.
     uint64_t low() const;

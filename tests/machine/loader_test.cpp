@@ -91,6 +91,18 @@ TEST_CASE("segments in ROM are loaded, bss in a second segment is zeroed", "[loa
     CHECK(rd(*m, 0x20000000) == 1);
 }
 
+TEST_CASE("ELF headers and padding below RAM in the first segment are skipped, as QEMU does", "[loader]")
+{
+    auto m = board();
+    GuestImage img = read_guest_image(image("headers-below.elf"), 0);
+    load_guest_image(img, m->system_memory(), "cpuboard", Machine::kOverlayPriority);
+    CHECK(rd(*m, 0x80000008) == 0x100000);
+    CHECK(rd(*m, 0x80000010) == (0x3333u | (42u << 16)));
+    CHECK(load_error("junk-below.elf") ==
+          image("junk-below.elf") +
+              ": segment 0 (0x7ffff000..0x80000100) is not in RAM or ROM of machine 'cpuboard'");
+}
+
 TEST_CASE("a raw image is loaded whole at the given address", "[loader]")
 {
     GuestImage img = read_guest_image(image("exit42.bin"), 0x80000100);

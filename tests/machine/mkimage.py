@@ -93,6 +93,13 @@ def main():
     write("rom.elf", elf([(ROM, exit_code(3), 0x100), (RAM + 0x2000, b"\x11" * 16, 0x1000)], ROM,
                          [("mailbox", RAM + 0x3000, 1)]))
     write("outside.elf", elf([(RAM, prog42, 0x100), (0x90000000, b"\0" * 16, 0x1000)], RAM))
+    # As `ld -Ttext=RAM` links: the first segment starts at file offset 0, so the ELF headers and the
+    # padding after them sit below RAM; only the code after them must land in memory.
+    below = bytearray(elf([(RAM, prog42, 0x100)], RAM))
+    struct.pack_into("<QQQQQ", below, 64 + 8, 0, RAM - 0x1000, RAM - 0x1000, 0x1000 + len(prog42), 0x1100)
+    write("headers-below.elf", bytes(below))
+    below[0x800] = 0x5a  # not a header, not padding: must not be dropped silently
+    write("junk-below.elf", bytes(below))
     # Broken files, each wrong in one way.
     write("truncated.elf", good[:100])
     write("aarch64.elf", elf([(RAM, prog42, 0x100)], RAM, machine=183))

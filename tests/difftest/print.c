@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// Prints the registers difftest_dump stored, one per line, on the riscv-virt/QEMU virt UART.
+#include <stdint.h>
+
+extern uint64_t regs[65];
+
+static void putc_uart(char c)
+{
+    *(volatile uint8_t *)0x10000000 = (uint8_t)c;
+}
+
+static void put_hex(uint64_t v)
+{
+    for (int i = 60; i >= 0; i -= 4)
+        putc_uart("0123456789abcdef"[(v >> i) & 15]);
+}
+
+static void line(char kind, int n, uint64_t v)
+{
+    putc_uart(kind);
+    putc_uart((char)('0' + n / 10));
+    putc_uart((char)('0' + n % 10));
+    putc_uart(' ');
+    put_hex(v);
+    putc_uart('\n');
+}
+
+void print_regs(void)
+{
+    for (int i = 1; i < 32; i++)
+        line('x', i, regs[i]);
+    for (int i = 0; i < 32; i++)
+        line('f', i, regs[32 + i]);
+    line('c', 1, regs[64]); // fflags
+}
