@@ -18,6 +18,9 @@ INT_I = ["addi", "slti", "sltiu", "xori", "ori", "andi", "addiw"]
 INT_SH = [("slli", 63), ("srli", 63), ("srai", 63), ("slliw", 31), ("srliw", 31), ("sraiw", 31),
           ("rori", 63), ("roriw", 31), ("bclri", 63), ("bexti", 63), ("binvi", 63), ("bseti", 63),
           ("slli.uw", 63)]
+LOADS = [("lb", 1), ("lh", 1), ("lw", 1), ("ld", 1), ("lbu", 1), ("lhu", 1), ("lwu", 1)]
+STORES = ["sb", "sh", "sw", "sd"]
+AMOS = ["amoswap", "amoadd", "amoxor", "amoand", "amoor", "amomin", "amomax", "amominu", "amomaxu"]
 FP_BIN = ["fadd", "fsub", "fmul", "fdiv"]
 FP_BIN_NORM = ["fmin", "fmax", "fsgnj", "fsgnjn", "fsgnjx"]
 FP_CMP = ["feq", "flt", "fle"]
@@ -63,10 +66,28 @@ def main():
         out.append("    li x31, 0x%x" % v)
         out.append("    fmv.d.x f%d, x31" % f)
     out.append("    csrw fflags, x0")
+    out.append("    la sp, sandbox_mid")
     X = lambda: "x%d" % r.choice(XREGS)
     F = lambda: "f%d" % r.randrange(32)
     for _ in range(n):
         k = r.random()
+        if k < 0.12:
+            # Memory: sp points into a 4 KiB sandbox (sandbox_mid, +-2 KiB), never written by the body.
+            # Misaligned plain accesses are allowed (both emulators perform them); atomics stay aligned.
+            off = r.randrange(-2040, 2040)
+            k2 = r.random()
+            if k2 < 0.35:
+                out.append("    %s %s, %d(sp)" % (r.choice(LOADS)[0], X(), off))
+            elif k2 < 0.7:
+                out.append("    %s %s, %d(sp)" % (r.choice(STORES), X(), off))
+            elif k2 < 0.8:
+                out.append("    f%s %s, %d(sp)" % (r.choice(["lw", "ld", "sw", "sd"]), F(), off))
+            else:
+                w = r.choice(["w", "d"])
+                a = r.randrange(-2040, 2040) & ~7
+                out.append("    addi x31, sp, %d" % a)
+                out.append("    %s.%s %s, %s, (x31)" % (r.choice(AMOS), w, X(), X()))
+            continue
         if k < 0.25:
             out.append("    %s %s, %s, %s" % (r.choice(INT_R), X(), X(), X()))
         elif k < 0.32:

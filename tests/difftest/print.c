@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 extern uint64_t regs[65];
+extern uint8_t sandbox[4096];
 
 static void putc_uart(char c)
 {
@@ -32,4 +33,8 @@ void print_regs(void)
     for (int i = 0; i < 32; i++)
         line('f', i, regs[32 + i]);
     line('c', 1, regs[64]); // fflags
+    uint64_t h = 0xcbf29ce484222325ull; // FNV-1a of the memory the body wrote
+    for (int i = 0; i < 4096; i++)
+        h = (h ^ sandbox[i]) * 0x100000001b3ull;
+    line('m', 0, h);
 }

@@ -28,6 +28,18 @@ difftest_dump:
     sw a2, 0(a1)
 1:  j 1b
 
+    .data
+    .align 12
+    .globl sandbox
+sandbox: // the body's loads and stores land here: deterministic contents, hashed at the end
+    .set v, 0x12345678
+    .rept 1024
+    .set v, (v * 1103515245 + 12345) & 0xffffffff
+    .word v
+    .endr
+    .globl sandbox_mid
+    .set sandbox_mid, sandbox + 2048
+
     .bss
     .align 4
     .globl regs
