@@ -32,7 +32,7 @@ void print_regs(void)
         line('x', i, regs[i]);
     for (int i = 0; i < 32; i++)
         line('f', i, regs[32 + i]);
-    line('c', 1, regs[64]); // fflags
+    line('c', 1, regs[64]);             // fflags
     uint64_t h = 0xcbf29ce484222325ull; // FNV-1a of the memory the body wrote
     for (int i = 0; i < 4096; i++)
         h = (h ^ sandbox[i]) * 0x100000001b3ull;

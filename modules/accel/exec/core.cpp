@@ -221,7 +221,8 @@ bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, uns
     // fault in the second leaves memory unchanged.
     Xlat x0, x1;
     uint64_t second = (addr & kPageMask) + kPageSize;
-    if (!translate(c, addr, xacc, mmu, false, x0) || !translate(c, second, xacc, mmu, false, x1)) return false;
+    if (!translate(c, addr, xacc, mmu, false, x0) || !translate(c, second, xacc, mmu, false, x1))
+        return false;
     unsigned n0 = static_cast<unsigned>(kPageSize - off);
     uint64_t result = 0;
     for (unsigned i = 0; i < size; ++i) {
@@ -298,7 +299,8 @@ void Core::note_write(uint64_t paddr, unsigned size)
         for (Tb *tb : victims)
             if (tb->valid) invalidate(tb);
         // invalidate() may have dropped the page; if not, recompute its bytes from the blocks left.
-        if (auto again = code_pages_.find(p); again != code_pages_.end()) rebuild_code_bytes(p, again->second);
+        if (auto again = code_pages_.find(p); again != code_pages_.end())
+            rebuild_code_bytes(p, again->second);
     }
 }
 
@@ -502,7 +504,8 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
         tb->code_lo[k] = lo[k] < hi[k] ? lo[k] : 0;
         tb->code_hi[k] = hi[k];
     }
-    if (hi[0] == 0) tb->code_hi[0] = static_cast<uint32_t>(kPageSize); // fetched nothing: the whole page counts
+    if (hi[0] == 0)
+        tb->code_hi[0] = static_cast<uint32_t>(kPageSize); // fetched nothing: the whole page counts
     std::string err;
     if (!engine_->compile(c, b.block, *tb, err)) {
         keel_services->log(c.obj, KEEL_LOG_ERROR,

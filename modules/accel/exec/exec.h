@@ -2,8 +2,8 @@
 // The shared execution core: translation blocks, their cache and chaining, the soft TLB, the vCPU loop.
 #pragma once
 
-#include <bitset>
 #include <atomic>
+#include <bitset>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>

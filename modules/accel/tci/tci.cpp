@@ -28,7 +28,6 @@ TlbEntry *never_hit_tlb()
     return table;
 }
 
-
 /*
  * The compiled form
  * -----------------
@@ -71,6 +70,7 @@ struct Code {
 };
 
 // Handlers, in one list: the enum of handler numbers and run()'s label table come from it.
+// clang-format off
 #define TCI_BIN_OPS(F, X)                                                                                \
     F(X, add)                                                                                            \
     F(X, sub) F(X, mul) F(X, mulhs) F(X, mulhu) F(X, mulhsu) F(X, divs) F(X, divu) F(X, rems) F(X, remu) \
@@ -107,6 +107,7 @@ struct Code {
         X(setcond_32_64) X(setcond_64_32) X(setcond_64_64) X(movcond_32_32) X(movcond_32_64)                \
             X(movcond_64_32) X(movcond_64_64) X(br) X(st_1) X(st_2) X(st_4) X(st_8) X(ldh) X(sth)           \
                 X(call_void) X(call_r32) X(call_r64) X(goto_tb) X(lookup) X(exit_tb)
+// clang-format on
 
 enum Handler : unsigned {
 #define TCI_ENUM(n) H_##n,

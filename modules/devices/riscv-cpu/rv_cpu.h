@@ -22,9 +22,18 @@ enum MmuIdx : unsigned { MMU_U = 0, MMU_S = 1, MMU_M = 3, MMU_COUNT = 4 };
 // Block flags (KeelCpuOps.tb_flags): bits 0-2 fetch MMU index (= privilege),
 // bits 3-5 data MMU index (privilege after MPRV), bits 6-7 mstatus.FS.
 constexpr uint64_t TBF_FETCH_SHIFT = 0, TBF_DATA_SHIFT = 3, TBF_FS_SHIFT = 6;
-inline unsigned tbf_priv(uint64_t f) { return unsigned(f & 7); }
-inline unsigned tbf_data_mmu(uint64_t f) { return unsigned((f >> TBF_DATA_SHIFT) & 7); }
-inline unsigned tbf_fs(uint64_t f) { return unsigned((f >> TBF_FS_SHIFT) & 3); }
+inline unsigned tbf_priv(uint64_t f)
+{
+    return unsigned(f & 7);
+}
+inline unsigned tbf_data_mmu(uint64_t f)
+{
+    return unsigned((f >> TBF_DATA_SHIFT) & 7);
+}
+inline unsigned tbf_fs(uint64_t f)
+{
+    return unsigned((f >> TBF_FS_SHIFT) & 3);
+}
 
 // Exception causes (mcause without the interrupt bit).
 enum Cause : uint64_t {
@@ -56,10 +65,10 @@ struct RvCpu {
     // --- IR globals (see kGlobals in cpu.cpp: x0..x31, pc, f0..f31, res_addr, res_val, instret) ---
     uint64_t x[32]; // x[0] is always 0: the translator never writes it
     uint64_t pc;
-    uint64_t f[32];       // raw 64-bit FP registers; singles NaN-boxed
-    uint64_t res_addr;    // LR reservation: address, or ~0 when none
-    uint64_t res_val;     // the value LR loaded (SC succeeds if memory still holds it)
-    uint64_t instret;     // retired instructions (the translator adds each block's count at its exits)
+    uint64_t f[32];    // raw 64-bit FP registers; singles NaN-boxed
+    uint64_t res_addr; // LR reservation: address, or ~0 when none
+    uint64_t res_val;  // the value LR loaded (SC succeeds if memory still holds it)
+    uint64_t instret;  // retired instructions (the translator adds each block's count at its exits)
 
     // --- FP control (not IR globals: only helpers and CSR accesses touch them) ---
     uint32_t fflags; // accrued exceptions NV DZ OF UF NX (bits 4..0)
@@ -88,13 +97,13 @@ struct RvCpu {
 
     // --- properties and wiring ---
     KeelObject *obj;
-    uint64_t resetvec;      // property "resetvec"
-    char *isa;              // property "isa" (e.g. "rv64gc")
-    uint32_t mmu_prop;      // property "mmu": index of bare/sv39/sv48
-    uint32_t mmu_mode;      // from it at realize: 0 bare, 8 sv39, 9 sv48 (the highest satp.MODE accepted)
-    uint64_t timebase_freq; // property "timebase-frequency" (Hz) for the time CSR
-    bool pmp_enabled;       // property "pmp"
-    bool sstc;              // property "sstc"
+    uint64_t resetvec;         // property "resetvec"
+    char *isa;                 // property "isa" (e.g. "rv64gc")
+    uint32_t mmu_prop;         // property "mmu": index of bare/sv39/sv48
+    uint32_t mmu_mode;         // from it at realize: 0 bare, 8 sv39, 9 sv48 (the highest satp.MODE accepted)
+    uint64_t timebase_freq;    // property "timebase-frequency" (Hz) for the time CSR
+    bool pmp_enabled;          // property "pmp"
+    bool sstc;                 // property "sstc"
     KeelTimer *stimecmp_timer; // Sstc: fires when time reaches stimecmp
 };
 
@@ -131,6 +140,7 @@ void rv_helper_check_frm(void *env, uint32_t insn);
 // translator has checked it). Results are raw: NaN-boxed singles, integer
 // results sign-extended to 64 bits as the ISA says. Accrue env->fflags.
 // Never raise. ----
+// clang-format off
 #define RV_FP_BINOPS(X) X(fadd) X(fsub) X(fmul) X(fdiv)
 #define RV_FP_DECL_BIN(op)                                                                                     \
     uint64_t rv_##op##_s(void *env, uint64_t a, uint64_t b, uint32_t rm);                                      \
@@ -175,6 +185,7 @@ uint64_t rv_fle_d(void *env, uint64_t a, uint64_t b);
 #define RV_FP_DECL_CVT(k) uint64_t rv_fcvt_##k(void *env, uint64_t a, uint32_t rm);
 RV_FP_CVTS(RV_FP_DECL_CVT)
 #undef RV_FP_DECL_CVT
+// clang-format on
 }
 
 // ---- Privileged side (cpu.cpp, csr.cpp, trap.cpp, mmu.cpp) used by other parts ----

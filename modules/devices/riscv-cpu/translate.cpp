@@ -11,10 +11,12 @@
 namespace keel::rv
 {
 
+// clang-format off
 #define RV_REGS32(M)                                                                                         \
     M(0)                                                                                                     \
     M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) \
         M(20) M(21) M(22) M(23) M(24) M(25) M(26) M(27) M(28) M(29) M(30) M(31)
+// clang-format on
 #define RV_XGLOBAL(i) {"x" #i, offsetof(RvCpu, x) + 8 * (i), KEEL_IR_I64},
 #define RV_FGLOBAL(i) {"f" #i, offsetof(RvCpu, f) + 8 * (i), KEEL_IR_I64},
 const KeelIrGlobal kGlobals[NUM_GLOBALS] = {

@@ -93,6 +93,7 @@ typedef uint32_t KeelIrLabel;
  *  MINS MINU MAXS MAXU                 signed/unsigned minimum and maximum
  * Since: ABI 1.0
  */
+/* clang-format off */
 #define KEEL_IR_ALU_OPS(X)                                                                                       \
     X(MOV, 1)                                                                                                    \
     X(ADD, 2) X(SUB, 2) X(MUL, 2) X(MULHS, 2) X(MULHU, 2) X(MULHSU, 2) X(DIVS, 2) X(DIVU, 2) X(REMS, 2)        \
@@ -100,6 +101,7 @@ typedef uint32_t KeelIrLabel;
     X(SHR, 2) X(SAR, 2) X(ROTL, 2) X(ROTR, 2) X(CLZ, 1) X(CTZ, 1) X(CTPOP, 1) X(BSWAP, 1) X(EXT8S, 1)         \
     X(EXT8U, 1) X(EXT16S, 1) X(EXT16U, 1) X(EXT32S, 1) X(EXT32U, 1) X(EXTS_I32_I64, 1) X(EXTU_I32_I64, 1)     \
     X(TRUNC_I64_I32, 1) X(BITCAST, 1) X(MINS, 2) X(MINU, 2) X(MAXS, 2) X(MAXU, 2)
+/* clang-format on */
 
 /** The ALU operations, numbered in list order. Since: ABI 1.0 */
 typedef enum KeelIrAluOp {
@@ -146,11 +148,11 @@ typedef uint32_t KeelIrMemOp;
 
 /** Helper flags: what an engine may assume about a helper call. Since: ABI 1.0 */
 enum {
-    KEEL_HELPER_PURE = 1u << 0,          /* no side effects; result depends on arguments only */
-    KEEL_HELPER_READS_GLOBALS = 1u << 1, /* reads globals through env: they are written back first */
-    KEEL_HELPER_WRITES_GLOBALS = 1u << 2,/* writes globals through env: cached copies are dropped after */
-    KEEL_HELPER_MAY_RAISE = 1u << 3,     /* may record a guest exception (KeelCpuCommon.exception) and return;
-                                            the engine then leaves the block (see above) */
+    KEEL_HELPER_PURE = 1u << 0,           /* no side effects; result depends on arguments only */
+    KEEL_HELPER_READS_GLOBALS = 1u << 1,  /* reads globals through env: they are written back first */
+    KEEL_HELPER_WRITES_GLOBALS = 1u << 2, /* writes globals through env: cached copies are dropped after */
+    KEEL_HELPER_MAY_RAISE = 1u << 3, /* may record a guest exception (KeelCpuCommon.exception) and return;
+                                        the engine then leaves the block (see above) */
 };
 
 /**
@@ -194,10 +196,10 @@ typedef struct KeelIrGlobal {
 
 /** Insertion points for instrumentation (KeelIrBuilderOps.set_cursor). Since: ABI 1.0 */
 typedef enum KeelIrCursor {
-    KEEL_IR_AT_END = 0,        /* append (the default) */
-    KEEL_IR_BEFORE_INSN = 1,   /* right after the insn_start of instruction @insn */
-    KEEL_IR_BEFORE_MEM = 2,    /* before memory operation @k of instruction @insn */
-    KEEL_IR_AFTER_MEM = 3,     /* after memory operation @k of instruction @insn */
+    KEEL_IR_AT_END = 0,      /* append (the default) */
+    KEEL_IR_BEFORE_INSN = 1, /* right after the insn_start of instruction @insn */
+    KEEL_IR_BEFORE_MEM = 2,  /* before memory operation @k of instruction @insn */
+    KEEL_IR_AFTER_MEM = 3,   /* after memory operation @k of instruction @insn */
 } KeelIrCursor;
 
 /** The block under construction; opaque. Since: ABI 1.0 */
@@ -243,7 +245,8 @@ typedef struct KeelIrBuilderOps {
     void (*brcond)(KeelIrBuilder *b, KeelIrCond cond, KeelIrValue a, KeelIrValue c, KeelIrLabel l);
 
     /* helper calls; @dst is 0 when the helper returns nothing */
-    void (*call)(KeelIrBuilder *b, const KeelIrHelper *h, KeelIrValue dst, const KeelIrValue *args, unsigned nargs);
+    void (*call)(KeelIrBuilder *b, const KeelIrHelper *h, KeelIrValue dst, const KeelIrValue *args,
+                 unsigned nargs);
 
     /* structure */
     /* start of a guest instruction: its pc, length in bytes and raw bits */

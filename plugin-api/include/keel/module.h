@@ -3,8 +3,8 @@
 #ifndef KEEL_MODULE_H
 #define KEEL_MODULE_H
 
-#include <keel/common.h>
 #include <keel/accel.h>
+#include <keel/common.h>
 #include <keel/device.h>
 #include <keel/services.h>
 
