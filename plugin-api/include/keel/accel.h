@@ -27,6 +27,7 @@ typedef struct KeelCpuHandle {
  *   @err on failure. Main thread.
  * @run: run the CPUs on the calling thread (the kernel's vCPU thread) until
  *   stop() is called; returns 0, or -1 after logging an internal error.
+ *   Called at most once per instance (a machine reset gets a new instance).
  * @stop: make run() return soon. Any thread.
  * @kick: CPU @cpu_index has new work (an interrupt): wake it if halted.
  *   Any thread.
