@@ -8,10 +8,12 @@
 #include <cstring>
 #include <thread>
 
+#include "../support/ir_reference.h"
 #include "fake_cpu.h"
 
 using namespace keel::exec;
 using namespace keel::irtest;
+namespace irref = keel::irref;
 
 namespace
 {
@@ -44,180 +46,12 @@ const uint64_t kValues[] = {0,          1,          2,          3,           31,
 // Reference semantics written from ir.h's definitions, independent of the engine's.
 uint64_t ref_alu(unsigned op, uint64_t a, uint64_t b, bool is64)
 {
-    unsigned w = is64 ? 64 : 32;
-    uint64_t m = is64 ? ~0ull : 0xffffffffull;
-    a &= m;
-    b &= m;
-    auto sx = [&](uint64_t v) -> int64_t { return is64 ? static_cast<int64_t>(v) : static_cast<int32_t>(v); };
-    uint64_t min = uint64_t(1) << (w - 1);
-    unsigned sh = static_cast<unsigned>(b & (w - 1));
-    __int128 sa = sx(a), sb = sx(b);
-    unsigned __int128 ua = a, ub = b;
-    uint64_t r = 0;
-    switch (op) {
-    case KEEL_IR_ADD:
-        r = a + b;
-        break;
-    case KEEL_IR_SUB:
-        r = a - b;
-        break;
-    case KEEL_IR_MUL:
-        r = a * b;
-        break;
-    case KEEL_IR_MULHS:
-        r = static_cast<uint64_t>((sa * sb) >> w);
-        break;
-    case KEEL_IR_MULHU:
-        r = static_cast<uint64_t>((ua * ub) >> w);
-        break;
-    case KEEL_IR_MULHSU:
-        r = static_cast<uint64_t>((sa * static_cast<__int128>(ub)) >> w);
-        break;
-    case KEEL_IR_DIVS:
-        r = b == 0 ? m : (a == min && b == m) ? min : static_cast<uint64_t>(sx(a) / sx(b));
-        break;
-    case KEEL_IR_DIVU:
-        r = b == 0 ? m : a / b;
-        break;
-    case KEEL_IR_REMS:
-        r = b == 0 ? a : (a == min && b == m) ? 0 : static_cast<uint64_t>(sx(a) % sx(b));
-        break;
-    case KEEL_IR_REMU:
-        r = b == 0 ? a : a % b;
-        break;
-    case KEEL_IR_AND:
-        r = a & b;
-        break;
-    case KEEL_IR_OR:
-        r = a | b;
-        break;
-    case KEEL_IR_XOR:
-        r = a ^ b;
-        break;
-    case KEEL_IR_ANDC:
-        r = a & ~b;
-        break;
-    case KEEL_IR_ORC:
-        r = a | ~b;
-        break;
-    case KEEL_IR_XNOR:
-        r = ~(a ^ b);
-        break;
-    case KEEL_IR_NOT:
-        r = ~a;
-        break;
-    case KEEL_IR_NEG:
-        r = 0 - a;
-        break;
-    case KEEL_IR_SHL:
-        r = a << sh;
-        break;
-    case KEEL_IR_SHR:
-        r = a >> sh;
-        break;
-    case KEEL_IR_SAR:
-        r = static_cast<uint64_t>(sx(a) >> sh);
-        break;
-    case KEEL_IR_ROTL:
-        r = sh ? (a << sh) | (a >> (w - sh)) : a;
-        break;
-    case KEEL_IR_ROTR:
-        r = sh ? (a >> sh) | (a << (w - sh)) : a;
-        break;
-    case KEEL_IR_CLZ: {
-        unsigned n = 0;
-        while (n < w && !((a >> (w - 1 - n)) & 1))
-            ++n;
-        r = n;
-        break;
-    }
-    case KEEL_IR_CTZ: {
-        unsigned n = 0;
-        while (n < w && !((a >> n) & 1))
-            ++n;
-        r = n;
-        break;
-    }
-    case KEEL_IR_CTPOP: {
-        unsigned n = 0;
-        for (unsigned i = 0; i < w; ++i)
-            n += (a >> i) & 1;
-        r = n;
-        break;
-    }
-    case KEEL_IR_BSWAP:
-        for (unsigned i = 0; i < w / 8; ++i)
-            r |= ((a >> (8 * i)) & 0xff) << (w - 8 - 8 * i);
-        break;
-    case KEEL_IR_EXT8S:
-        r = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(a)));
-        break;
-    case KEEL_IR_EXT8U:
-        r = a & 0xff;
-        break;
-    case KEEL_IR_EXT16S:
-        r = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int16_t>(a)));
-        break;
-    case KEEL_IR_EXT16U:
-        r = a & 0xffff;
-        break;
-    case KEEL_IR_EXT32S:
-        r = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(a)));
-        break;
-    case KEEL_IR_EXT32U:
-        r = a & 0xffffffff;
-        break;
-    case KEEL_IR_MINS:
-        r = sx(a) < sx(b) ? a : b;
-        break;
-    case KEEL_IR_MINU:
-        r = a < b ? a : b;
-        break;
-    case KEEL_IR_MAXS:
-        r = sx(a) > sx(b) ? a : b;
-        break;
-    case KEEL_IR_MAXU:
-        r = a > b ? a : b;
-        break;
-    case KEEL_IR_MOV:
-        r = a;
-        break;
-    default:
-        FAIL("no reference for op " << op);
-    }
-    return r & m;
+    return irref::alu_eval(static_cast<KeelIrAluOp>(op), is64 ? KEEL_IR_I64 : KEEL_IR_I32, a, b);
 }
 
 bool ref_cond(unsigned c, uint64_t a, uint64_t b, bool is64)
 {
-    if (!is64) {
-        a &= 0xffffffff;
-        b &= 0xffffffff;
-    }
-    int64_t sa = is64 ? static_cast<int64_t>(a) : static_cast<int32_t>(a);
-    int64_t sb = is64 ? static_cast<int64_t>(b) : static_cast<int32_t>(b);
-    switch (c) {
-    case KEEL_IR_EQ:
-        return a == b;
-    case KEEL_IR_NE:
-        return a != b;
-    case KEEL_IR_LT:
-        return sa < sb;
-    case KEEL_IR_GE:
-        return sa >= sb;
-    case KEEL_IR_LE:
-        return sa <= sb;
-    case KEEL_IR_GT:
-        return sa > sb;
-    case KEEL_IR_LTU:
-        return a < b;
-    case KEEL_IR_GEU:
-        return a >= b;
-    case KEEL_IR_LEU:
-        return a <= b;
-    default:
-        return a > b;
-    }
+    return irref::cond_eval(static_cast<KeelIrCond>(c), is64 ? KEEL_IR_I64 : KEEL_IR_I32, a, b);
 }
 
 const unsigned kIntAluOps[] = {
