@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Benchmark runtime for riscv-virt: UART output, the checksum/instret report, sifive-test exit.
+// Benchmark runtime for riscv-virt: UART output, the checksum/instret report, sifive-test exit (built on
+// the guest test runtime, tests/guest/rt, with RT_VIRT).
 #ifndef KEEL_BENCH_H
 #define KEEL_BENCH_H
 
 #include <stdint.h>
+
+#include "rt.h"
 
 void bench_puts(const char *s);
 void bench_put_hex(uint64_t v);
