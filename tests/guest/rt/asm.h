@@ -3,6 +3,9 @@
 #ifndef KEEL_GUEST_ASM_H
 #define KEEL_GUEST_ASM_H
 
+// Assembler macros, not C: kept out of clang-format.
+// clang-format off
+
 // CHECK_EQ_R got, want, id: fail with exit code `id` unless the two registers are equal. Clobbers a0-a2
 // only on failure; `got` and `want` must not be a1 or a2 (they are moved there for the report).
 .macro CHECK_EQ_R got, want, id
@@ -19,5 +22,6 @@
     li t6, \imm
     CHECK_EQ_R \got, t6, \id
 .endm
+// clang-format on
 
 #endif
