@@ -19,6 +19,7 @@ const std::map<std::string, std::string> kWithValue = {
     {"smp", "smp"},       {"accel", "accel"},     {"device", "device"},
     {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"},
     {"D", "D"},           {"bios", "bios"},       {"kernel", "kernel"},
+    {"initrd", "initrd"}, {"append", "append"},   {"dtb", "dtb"},
 };
 const std::map<std::string, std::string> kFlags = {
     {"nographic", "nographic"},
@@ -132,7 +133,30 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
             throw Error(a + ": requires an argument");
         const std::string &n = o->second;
         if (n == "machine") {
-            c.machine = v;
+            // QEMU: -machine [type=]NAME[,dumpdtb=FILE]; a later -machine adds options.
+            for (const auto &p : split(v, ',')) {
+                auto eq = p.find('=');
+                std::string key = eq == std::string::npos ? "type" : p.substr(0, eq);
+                std::string val = eq == std::string::npos ? p : p.substr(eq + 1);
+                if (key == "type") {
+                    if (val.empty()) throw Error("-machine " + v + ": empty machine name");
+                    c.machine = val;
+                } else if (key == "dumpdtb") {
+                    if (val.empty()) throw Error("-machine " + v + ": dumpdtb needs a file name");
+                    c.dumpdtb = val;
+                } else {
+                    std::vector<std::string> valid = {"type", "dumpdtb"};
+                    std::string hint = did_you_mean(key, valid);
+                    throw Error("-machine " + v + ": unknown machine option '" + key + "'" +
+                                (hint.empty() ? " (valid: type, dumpdtb)" : hint));
+                }
+            }
+        } else if (n == "initrd") {
+            c.initrd = v;
+        } else if (n == "append") {
+            c.append = v;
+        } else if (n == "dtb") {
+            c.dtb = v;
         } else if (n == "m") {
             c.overrides.memory_size = main_value("m", v, "size");
         } else if (n == "smp") {
@@ -176,8 +200,10 @@ std::string usage_text()
 keel runs a machine described by a YAML manifest, with QEMU's option names.
 
 Machine:
-  -M, -machine NAME|FILE   the board: a manifest file, or NAME.yaml from the
-                           configs directory (-M help lists them)
+  -M, -machine NAME|FILE[,dumpdtb=FILE]
+                           the board: a manifest file, or NAME.yaml from the
+                           configs directory (-M help lists them); dumpdtb
+                           writes the board's device tree to FILE and exits
   -m SIZE                  RAM size (size of the first RAM region), e.g. 256M
   -smp N                   number of CPUs (cpus=N also accepted)
   -accel NAME[,thread=single]
@@ -191,9 +217,14 @@ Machine:
 
 Boot:
   -bios FILE|none|default  firmware: FILE (ELF or raw at the start of RAM),
-                           none, or the board's default (none exists yet)
-  -kernel FILE             the program to run (ELF, or raw at the start of
-                           RAM); with -bios none the CPUs start at its entry
+                           none, or the board's default (riscv-generic
+                           boards: OpenSBI's fw_dynamic.bin)
+  -kernel FILE             the kernel: ELF at its addresses, or raw at the
+                           first 2 MiB boundary after the firmware; with
+                           -bios none the CPUs start at its entry
+  -initrd FILE             initial ram disk, its range in /chosen
+  -append CMDLINE          kernel command line (/chosen/bootargs)
+  -dtb FILE                use this device tree instead of the generated one
 
 Character devices:
   -nographic               no graphics; serial0 on stdio (the default when no

@@ -23,6 +23,10 @@ struct RunConfig {
     bool accel_help = false;              // -accel help
     std::optional<std::string> bios;      // -bios FILE|none|default
     std::string kernel;                   // -kernel FILE
+    std::string initrd;                   // -initrd FILE
+    std::optional<std::string> append;    // -append CMDLINE
+    std::string dtb;                      // -dtb FILE
+    std::string dumpdtb;                  // -machine dumpdtb=FILE
     bool dry_run = false;
     bool list_modules = false;
     bool rebuild_index = false;

@@ -124,6 +124,7 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
                             "device '" + o.name + "' (" + o.type->name + ") needs property '" + p.name + "'");
             continue; // stays zero / NULL
         }
+        o.values[p.name] = v;
         void *slot = base + p.offset;
         switch (p.type) {
         case KEEL_PROP_BOOL:
@@ -401,6 +402,29 @@ void Machine::build()
     for (auto &o : objects_)
         wire(*o);
     reset(KEEL_RESET_COLD);
+}
+
+uint8_t *Machine::add_rom(const std::string &name, uint64_t base, uint64_t size)
+{
+    if (size == 0 || base > UINT64_MAX - (size - 1))
+        throw Error("ROM '" + name + "' at " + format_hex(base) + " does not fit the address space");
+    for (const auto &m : spec_.memory)
+        if (base <= m.base + (m.size - 1) && m.base <= base + (size - 1))
+            throw Error(m.loc, "memory '" + m.name + "' " + span(m.base, m.size) +
+                                   " overlaps the board's ROM '" + name + "' " + span(base, size));
+    for (const auto &o : objects_)
+        for (size_t j = 0; j < o->windows.size(); ++j) {
+            const Window &w = o->windows[j];
+            if (w.mapped && base <= w.base + (w.region->size() - 1) && w.base <= base + (size - 1))
+                throw Error(o->spec->reg[j].loc,
+                            "device '" + o->name + "' window " + span(w.base, w.region->size()) +
+                                " overlaps the board's ROM '" + name + "' " + span(base, size));
+        }
+    auto r = MemoryRegion::rom(name, size);
+    r->set_owner("/machine/" + name);
+    root_->add_subregion(base, *r, 0);
+    roms_.push_back(std::move(r));
+    return roms_.back()->host();
 }
 
 void Machine::reset(KeelResetType type)

@@ -36,6 +36,7 @@ namespace keel
 {
 
 struct IrqInputGroup {
+    KeelObject *owner = nullptr;
     std::string name; // "" = default group
     unsigned count = 0;
     KeelIrqHandler handler = nullptr;
@@ -74,10 +75,16 @@ struct KeelObject {
     std::vector<keel::IrqOutputGroup> outputs;
     std::vector<std::unique_ptr<std::string>> strings; // storage behind STRING properties
     std::vector<KeelTimer *> timers;                   // freed with the object
+    std::map<std::string, keel::PropValue> values;     // every property set (or defaulted), by name
 
     keel::IrqInputGroup *find_inputs(std::string_view group);
     keel::IrqOutputGroup *find_outputs(std::string_view group);
     const KeelDeviceOps *ops() const;
+};
+
+// What a board module holds: the machine (keel/machine.h's opaque handle).
+struct KeelMachine {
+    keel::Machine *machine = nullptr;
 };
 
 namespace keel
@@ -125,6 +132,17 @@ class Machine
     // The resolved machine for --dry-run: objects, properties, wiring, memory map.
     std::string describe();
 
+    // For board modules (keel/machine.h).
+    KeelMachine *handle() { return &handle_; }
+    // A ROM region of `size` bytes at `base` (its bytes returned), checked
+    // against memory and device windows like the manifest's regions.
+    uint8_t *add_rom(const std::string &name, uint64_t base, uint64_t size);
+    // -dtb: use this tree instead of generating one.
+    void set_dtb_file(std::string file) { dtb_file_ = std::move(file); }
+    const std::string &dtb_file() const { return dtb_file_; }
+    // The tree last handed to the board (for -machine dumpdtb).
+    std::vector<uint8_t> &fdt_blob() { return fdt_blob_; }
+
   private:
     void set_properties(KeelObject &o, const std::vector<PropSetting> &settings);
     void map_windows(KeelObject &o);
@@ -145,6 +163,10 @@ class Machine
     std::vector<KeelObject *> cpus_;
     SymbolTable symbols_;
     std::vector<std::pair<std::string, std::string>> left_out_;
+    KeelMachine handle_{this};
+    std::vector<std::unique_ptr<MemoryRegion>> roms_; // added by the board
+    std::string dtb_file_;
+    std::vector<uint8_t> fdt_blob_;
 };
 
 // Set the program counter of CPU object `cpu` (its entry point). Throws

@@ -76,6 +76,8 @@ void list_modules(Registry &reg)
             std::printf("    type %s\n", t.c_str());
         for (const auto &a : m->accels)
             std::printf("    accel %s\n", a.c_str());
+        for (const auto &b : m->boards)
+            std::printf("    board %s\n", b.c_str());
     }
     bool header = false;
     for (const auto &m : reg.modules()) {
@@ -203,6 +205,34 @@ SymbolTable symbols_of(const BootPlan &plan)
     return out;
 }
 
+// A manifest's `board:` module: checked against the CPUs, given the boot options.
+struct Board {
+    const BoardRecord *record = nullptr;
+    void *state = nullptr;
+    std::string bios, kernel, initrd, append;
+    KeelBootOptions opts{};
+};
+
+const BoardRecord &choose_board(Registry &reg, const MachineSpec &spec)
+{
+    const BoardRecord *b;
+    try {
+        b = &reg.require_board(spec.board);
+    } catch (const Error &e) {
+        throw Error(spec.board_loc, e.what());
+    }
+    return *b;
+}
+
+void write_file(const std::string &path, const std::vector<uint8_t> &bytes)
+{
+    FILE *f = std::fopen(path.c_str(), "wb");
+    if (!f) throw Error("cannot write '" + path + "': " + std::strerror(errno));
+    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) throw Error("cannot write '" + path + "': " + std::strerror(errno));
+}
+
 int run(const std::vector<std::string> &args)
 {
     RunConfig cfg = parse_command_line(args);
@@ -291,9 +321,24 @@ int run(const std::vector<std::string> &args)
                     "' has no CPUs to run; give it a 'cpus:' section, or use --dry-run "
                     "to inspect it");
 
+    // A board module boots the machine (images, boot ROM, device tree);
+    // without one, keel loads -bios/-kernel itself.
+    Board board;
+    if (!spec.board.empty()) {
+        board.record = &choose_board(reg, spec);
+    } else {
+        for (const auto &[given, what] :
+             {std::pair{!cfg.initrd.empty(), "-initrd"}, std::pair{cfg.append.has_value(), "-append"},
+              std::pair{!cfg.dtb.empty(), "-dtb"}, std::pair{!cfg.dumpdtb.empty(), "-machine dumpdtb"}})
+            if (given)
+                throw Error(std::string(what) + ": machine '" + spec.name +
+                            "' has no board module to boot it (the manifest's 'board:' key, e.g. "
+                            "riscv-generic), so it has no device tree, initrd or command line");
+    }
     // Images are read (and their symbols known) before the machine is
     // built: `reg: '@tohost'` places devices by them.
-    BootPlan boot = plan_boot(cfg, spec, cfg.dry_run);
+    BootPlan boot;
+    if (!board.record) boot = plan_boot(cfg, spec, cfg.dry_run);
     // An accelerator named explicitly must exist even for a dry run; the default is checked only to run.
     const AccelRecord *accel = nullptr;
     if (!cfg.dry_run || !spec.accel.empty()) accel = &choose_accel(reg, spec);
@@ -304,10 +349,48 @@ int run(const std::vector<std::string> &args)
         });
     Machine *m = machine.get();
     m->set_symbols(symbols_of(boot));
+    m->set_dtb_file(cfg.dtb);
     k.set_machine(std::move(machine));
     {
         std::lock_guard<std::recursive_mutex> g(big_lock());
         m->build();
+    }
+    const KeelMachineOps *bops = board.record ? board.record->info->ops : nullptr;
+    if (bops && m->cpu_ops()) {
+        std::string arch = board.record->info->arch, cpu = m->cpu_ops()->arch ? m->cpu_ops()->arch : "";
+        if (cpu.rfind(arch + ":", 0) != 0)
+            throw Error(m->spec().board_loc, "board '" + board.record->name + "' boots " + arch +
+                                                 " CPUs, but '" + m->spec().cpus->type + "' is " + cpu);
+    }
+    if (bops && !cfg.dry_run) {
+        std::string bios = cfg.bios.value_or("default");
+        board.opts.size = sizeof board.opts;
+        board.opts.bios = bios == "default" ? nullptr : bios.c_str();
+        board.opts.kernel = cfg.kernel.empty() ? nullptr : cfg.kernel.c_str();
+        board.opts.initrd = cfg.initrd.empty() ? nullptr : cfg.initrd.c_str();
+        board.opts.append = cfg.append ? cfg.append->c_str() : nullptr;
+        KeelError err;
+        std::lock_guard<std::recursive_mutex> g(big_lock());
+        board.state = bops->create(m->handle(), &board.opts, &err);
+        if (!board.state)
+            throw Error("board '" + board.record->name +
+                        "': " + (err.is_set ? err.message : "create failed"));
+    }
+    auto board_boot = [&] {
+        KeelError err;
+        if (bops->boot(m->handle(), board.state, &err) != KEEL_OK)
+            throw Error("board '" + board.record->name + "': " + (err.is_set ? err.message : "boot failed"));
+    };
+    if (!cfg.dumpdtb.empty() && !cfg.dry_run) {
+        // QEMU's dumpdtb: the tree exactly as the guest would get it, then exit.
+        {
+            std::lock_guard<std::recursive_mutex> g(big_lock());
+            board_boot();
+        }
+        if (m->fdt_blob().empty())
+            throw Error("-machine dumpdtb: board '" + board.record->name + "' made no device tree");
+        write_file(cfg.dumpdtb, m->fdt_blob());
+        return 0;
     }
     if (cfg.dry_run) {
         std::fputs(m->describe().c_str(), stdout);
@@ -316,6 +399,11 @@ int run(const std::vector<std::string> &args)
                         format_hex(img.low()).c_str(), format_hex(img.high() - 1).c_str());
         if (boot.entry) std::printf("entry: %s\n", format_hex(*boot.entry).c_str());
         return 0;
+    }
+    if (bops) {
+        int rc = k.run(*accel, board_boot);
+        if (bops->destroy) bops->destroy(m->handle(), board.state);
+        return rc;
     }
     return k.run(*accel, [&] {
         for (const auto &img : boot.images)

@@ -32,9 +32,12 @@ constexpr size_t kMaxNodes = 200000;
 constexpr size_t kMaxFiles = 256;
 constexpr int kMaxDepth = 64;
 
-const std::vector<std::string> kTopKeys = {"keel", "name",   "description", "include", "accel",
-                                           "cpus", "memory", "chardevs",    "devices"};
-const std::vector<std::string> kDeviceKeys = {"type", "version", "reg", "irq", "irq-out", "properties"};
+const std::vector<std::string> kTopKeys = {"keel", "name", "description", "include",  "accel",  "board",
+                                           "fdt",  "cpus", "memory",      "chardevs", "devices"};
+const std::vector<std::string> kDeviceKeys = {"type",    "version",    "reg", "irq",
+                                              "irq-out", "properties", "fdt"};
+const std::vector<std::string> kFdtDeviceKeys = {"node", "compatible", "properties"};
+const std::vector<std::string> kFdtRootKeys = {"model", "compatible", "properties"};
 const std::vector<std::string> kCpuKeys = {"type", "count", "properties"};
 const std::vector<std::string> kMemoryKeys = {"name", "base", "size", "kind"};
 const std::vector<std::string> kMemoryKinds = {"ram", "rom"};
@@ -404,6 +407,7 @@ class Validator
     std::map<std::string, DeviceRef> devices_; // every device, for links and IRQ targets
     std::vector<std::string> chardev_ids_;
     const std::vector<MemorySpec> *memory_ = nullptr;
+    unsigned cpu_count_ = 0; // after -smp: what `cpu*.` expands to
 
     static const Node &need_map(const Node &n, const std::string &what)
     {
@@ -546,16 +550,133 @@ class Validator
         return r;
     }
 
+    // `cpu*.GROUP` stands for that input of every CPU: a run of such
+    // targets in a list repeats per CPU, so [cpu*.mei, cpu*.sei] wires
+    // cpu0.mei, cpu0.sei, cpu1.mei, cpu1.sei, ... whatever -smp says.
+    static bool all_cpus(const Node &n) { return n.is_scalar() && n.text.rfind("cpu*.", 0) == 0; }
+
     std::vector<IrqRef> irq_list(const Node &n, const std::string &what)
     {
-        std::vector<IrqRef> out;
-        if (n.is_seq()) {
+        std::vector<const Node *> items;
+        if (n.is_seq())
             for (const auto &i : n.items)
-                out.push_back(irq_ref(*i, what));
-        } else {
-            out.push_back(irq_ref(n, what));
+                items.push_back(i.get());
+        else
+            items.push_back(&n);
+        std::vector<IrqRef> out;
+        for (size_t i = 0; i < items.size();) {
+            if (!all_cpus(*items[i])) {
+                out.push_back(irq_ref(*items[i++], what));
+                continue;
+            }
+            size_t end = i;
+            while (end < items.size() && all_cpus(*items[end]))
+                ++end;
+            if (cpu_count_ == 0)
+                throw Error(items[i]->loc, "irq target '" + items[i]->text + "': the machine has no CPUs");
+            for (unsigned c = 0; c < cpu_count_; ++c)
+                for (size_t j = i; j < end; ++j) {
+                    Node one = *items[j];
+                    one.text = "cpu" + std::to_string(c) + one.text.substr(4);
+                    out.push_back(irq_ref(one, what));
+                }
+            i = end;
         }
         return out;
+    }
+
+    // A device's or the root's `fdt:` section.
+    FdtNodeSpec fdt_node(const Node &n, const std::string &owner, bool root)
+    {
+        FdtNodeSpec f;
+        f.loc = n.loc;
+        if (!root && n.is_scalar() && (n.text == "false" || n.text == "off")) {
+            f.disabled = true;
+            return f;
+        }
+        need_map(n, "'fdt' of " + owner);
+        check_keys(n, root ? kFdtRootKeys : kFdtDeviceKeys, "'fdt' of " + owner);
+        if (const Node *nn = n.get("node")) {
+            f.node_name = need_scalar(*nn, "'fdt: node' of " + owner);
+            if (f.node_name.empty() || f.node_name.find_first_of("@/ ") != std::string::npos)
+                throw Error(nn->loc, "invalid node name '" + f.node_name +
+                                         "' (no '@', '/' or spaces: keel adds "
+                                         "@ADDRESS)");
+        }
+        if (const Node *m = n.get("model")) {
+            FdtPropSpec p;
+            p.kind = FdtPropSpec::Kind::Strings;
+            p.name = "model";
+            p.strings.push_back(need_scalar(*m, "'fdt: model' of " + owner));
+            p.loc = m->loc;
+            f.props.push_back(std::move(p));
+        }
+        if (const Node *c = n.get("compatible")) {
+            if (c->is_seq())
+                for (const auto &i : c->items)
+                    f.compatible.push_back(need_scalar(*i, "'fdt: compatible' of " + owner));
+            else
+                f.compatible.push_back(need_scalar(*c, "'fdt: compatible' of " + owner));
+            if (f.compatible.empty())
+                throw Error(c->loc, "'fdt: compatible' of " + owner + " is an empty list");
+        }
+        if (const Node *pn = n.get("properties")) {
+            need_map(*pn, "'fdt: properties' of " + owner);
+            for (const auto &e : pn->entries)
+                f.props.push_back(fdt_prop(e, owner));
+        }
+        return f;
+    }
+
+    // A property value: a number (one cell), a list of numbers (cells), a
+    // string, a list of strings, `true` (an empty property, a DT boolean) or
+    // `false` (remove the property keel would write).
+    static FdtPropSpec fdt_prop(const Entry &e, const std::string &owner)
+    {
+        FdtPropSpec p;
+        p.name = e.key;
+        p.loc = e.key_loc;
+        if (e.key.empty() || e.key.size() > 31 || e.key.find_first_of("/@ ") != std::string::npos)
+            throw Error(e.key_loc, "invalid device-tree property name '" + e.key + "'");
+        const Node &v = *e.value;
+        auto cell = [&](const Node &x) -> std::optional<uint32_t> {
+            auto u = parse_uint(x.text);
+            if (!u) return std::nullopt;
+            if (*u > UINT32_MAX)
+                throw Error(x.loc, "value " + x.text + " of device-tree property '" + e.key +
+                                       "' does not fit a 32-bit cell; write it as a list [HIGH, LOW]");
+            return static_cast<uint32_t>(*u);
+        };
+        std::string what = "device-tree property '" + e.key + "' of " + owner;
+        if (v.kind == Node::Kind::Null || (v.is_scalar() && v.text == "true")) {
+            p.kind = FdtPropSpec::Kind::Empty;
+        } else if (v.is_scalar() && v.text == "false") {
+            p.kind = FdtPropSpec::Kind::Delete;
+        } else if (v.is_scalar()) {
+            if (auto c = cell(v)) {
+                p.kind = FdtPropSpec::Kind::Cells;
+                p.cells.push_back(*c);
+            } else {
+                p.kind = FdtPropSpec::Kind::Strings;
+                p.strings.push_back(v.text);
+            }
+        } else if (v.is_seq() && !v.items.empty()) {
+            bool numbers = v.items[0]->is_scalar() && parse_uint(v.items[0]->text).has_value();
+            p.kind = numbers ? FdtPropSpec::Kind::Cells : FdtPropSpec::Kind::Strings;
+            for (const auto &i : v.items) {
+                const std::string &t = need_scalar(*i, what);
+                if (numbers) {
+                    auto c = cell(*i);
+                    if (!c) throw Error(i->loc, what + " mixes numbers and strings ('" + t + "')");
+                    p.cells.push_back(*c);
+                } else {
+                    p.strings.push_back(t);
+                }
+            }
+        } else {
+            throw Error(v.loc, what + " must be a number, a string, a list of either, true or false");
+        }
+        return p;
     }
 
     IrqRef irq_ref(const Node &n, const std::string &what)
@@ -649,6 +770,7 @@ class Validator
             }
         }
         if (const Node *in = dn.get("irq")) d.irq = irq_list(*in, "'irq' of " + owner);
+        if (const Node *fn = dn.get("fdt")) d.fdt = fdt_node(*fn, owner, false);
         if (const Node *on = dn.get("irq-out")) {
             need_map(*on, "'irq-out' of " + owner);
             for (const auto &e : on->entries) {
@@ -948,6 +1070,9 @@ MachineSpec load_manifest(const std::string &name, const std::vector<std::string
     spec.description = text("description");
     spec.accel = text("accel");
     if (const Node *a = r.get("accel")) spec.accel_loc = a->loc;
+    spec.board = text("board");
+    if (const Node *b = r.get("board")) spec.board_loc = b->loc;
+    if (const Node *f = r.get("fdt")) spec.fdt_root = v.fdt_node(*f, "the machine", true);
 
     // What devices may refer to: every device name (including -device ids)
     // and every chardev id, known before any device is checked.
@@ -998,6 +1123,7 @@ MachineSpec load_manifest(const std::string &name, const std::vector<std::string
             v.device_names_.push_back(name);
             v.devices_.emplace(name, DeviceRef{spec.cpus->type, c->key_loc});
         }
+        v.cpu_count_ = n;
     }
     if (const Node *m = r.get("memory")) spec.memory = v.memory(*m);
     v.memory_ = &spec.memory;

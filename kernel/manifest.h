@@ -37,6 +37,24 @@ struct RegSpec {
     Location loc;
 };
 
+// One property of a device-tree node as a manifest writes it under `fdt:`.
+struct FdtPropSpec {
+    enum class Kind { Empty, Cells, Strings, Delete } kind = Kind::Empty;
+    std::string name;
+    std::vector<uint32_t> cells;      // Cells
+    std::vector<std::string> strings; // Strings
+    Location loc;
+};
+
+// A device's `fdt:` section: changes to the node its type generates.
+struct FdtNodeSpec {
+    std::string node_name;               // replaces the type's node name ("" = keep)
+    std::vector<std::string> compatible; // replaces the type's list (empty = keep)
+    std::vector<FdtPropSpec> props;      // added or replaced, in order
+    bool disabled = false;               // `fdt: false`: the device is left out of the tree
+    Location loc;
+};
+
 struct DeviceSpec {
     std::string name; // the key under `devices:`
     std::string type;
@@ -45,6 +63,7 @@ struct DeviceSpec {
     std::vector<IrqRef> irq;                            // default output group, in line order
     std::map<std::string, std::vector<IrqRef>> irq_out; // named output groups
     std::vector<PropSetting> props;                     // as written, in order (defaults not included)
+    FdtNodeSpec fdt;                                    // `fdt:`
     Location loc;                                       // of the key
     Location type_loc;
 };
@@ -81,6 +100,9 @@ struct MachineSpec {
     std::string file; // the top manifest
     std::string accel;
     Location accel_loc;
+    std::string board; // `board:` the board module that boots it ("" = keel loads -kernel itself)
+    Location board_loc;
+    FdtNodeSpec fdt_root; // top-level `fdt:`: model, compatible and properties of the root node
     std::optional<CpuSpec> cpus;
     std::vector<MemorySpec> memory;
     std::vector<ChardevSpec> chardevs;

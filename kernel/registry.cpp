@@ -89,8 +89,16 @@ std::string unesc(const std::string &s)
     return out;
 }
 
-// Version 2 added accelerators; an index of another version is rebuilt.
-constexpr const char *kIndexMagic = "keel-module-index 2";
+// Version 2 added accelerators, 3 boards; an index of another version is rebuilt.
+constexpr const char *kIndexMagic = "keel-module-index 3";
+
+template <class Map> std::vector<std::string> names_of(const Map &map)
+{
+    std::vector<std::string> out;
+    for (const auto &[n, r] : map)
+        out.push_back(n);
+    return out;
+}
 
 } // namespace
 
@@ -131,8 +139,10 @@ struct Registry::Scan {
 
     static int register_device(KeelRegistrar *r, const KeelDeviceTypeInfo *info, KeelError *err);
     static int register_accel(KeelRegistrar *r, const KeelAccelTypeInfo *info, KeelError *err);
+    static int register_machine(KeelRegistrar *r, const KeelMachineTypeInfo *info, KeelError *err);
     std::string check(const KeelDeviceTypeInfo *info);
     std::string check(const KeelAccelTypeInfo *info);
+    std::string check(const KeelMachineTypeInfo *info);
     int result(const std::string &problem, KeelError *err);
 };
 
@@ -213,6 +223,29 @@ std::string Registry::Scan::check(const KeelAccelTypeInfo *info)
     return {};
 }
 
+std::string Registry::Scan::check(const KeelMachineTypeInfo *info)
+{
+    if (!info) return "register_machine() called with NULL";
+    if (info->size < offsetof(KeelMachineTypeInfo, reserved))
+        return strprintf("board descriptor is %zu bytes, smaller than the %zu bytes of ABI 1.1", info->size,
+                         offsetof(KeelMachineTypeInfo, reserved));
+    if (!valid_name(info->name))
+        return strprintf("invalid board name '%s' (use lower-case letters, digits, '-', '_', '.')",
+                         info->name ? info->name : "(null)");
+    std::string bn = info->name;
+    for (const auto &b : found.boards)
+        if (b->name == bn) return "board '" + bn + "' is registered twice";
+    if (const BoardRecord *other = registry->find_board(bn); check_others && other && other->module != module)
+        return strprintf("board '%s' is already provided by %s (module %s %s)", bn.c_str(),
+                         other->module->file.c_str(), other->module->name.c_str(),
+                         other->module->version.c_str());
+    if (!info->arch || !*info->arch) return "board '" + bn + "' names no CPU architecture";
+    const KeelMachineOps *ops = info->ops;
+    if (!ops || ops->size < sizeof(KeelMachineOps) || !ops->create || !ops->boot)
+        return "board '" + bn + "' lacks an ops table with create() and boot()";
+    return {};
+}
+
 int Registry::Scan::result(const std::string &problem, KeelError *err)
 {
     if (problem.empty()) return KEEL_OK;
@@ -246,6 +279,19 @@ int Registry::Scan::register_accel(KeelRegistrar *r, const KeelAccelTypeInfo *in
     rec->info = info;
     rec->module = self->module;
     self->found.accels.push_back(std::move(rec));
+    return KEEL_OK;
+}
+
+int Registry::Scan::register_machine(KeelRegistrar *r, const KeelMachineTypeInfo *info, KeelError *err)
+{
+    auto *self = reinterpret_cast<Scan *>(r);
+    if (self->result(self->check(info), err) != KEEL_OK) return KEEL_ERR;
+    auto rec = std::make_unique<BoardRecord>();
+    rec->name = info->name;
+    rec->description = info->description ? info->description : "";
+    rec->info = info;
+    rec->module = self->module;
+    self->found.boards.push_back(std::move(rec));
     return KEEL_OK;
 }
 
@@ -347,6 +393,7 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
     scan.base.services = services_;
     scan.base.register_device = &Scan::register_device;
     scan.base.register_accel = &Scan::register_accel;
+    scan.base.register_machine = &Scan::register_machine;
     scan.registry = this;
     scan.module = &rec;
     scan.check_others = out == nullptr;
@@ -391,6 +438,20 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
             it->second->info = a->info;
         else
             accels_.emplace(a->name, std::move(a));
+    }
+    rec.boards.clear();
+    for (auto &b : scan.found.boards) {
+        rec.boards.push_back(b->name);
+        if (!keep_loaded) b->info = nullptr;
+        if (out) {
+            out->boards.push_back(std::move(b));
+            continue;
+        }
+        auto it = boards_.find(b->name);
+        if (it != boards_.end() && it->second->module == &rec)
+            it->second->info = b->info;
+        else
+            boards_.emplace(b->name, std::move(b));
     }
     rec.ok = true;
     rec.error.clear();
@@ -465,6 +526,12 @@ void Registry::scan_dir(const std::string &dir, bool force)
                     a->description = f[2];
                     cur->accels.push_back(a->name);
                     indexed_found[cur->file].accels.push_back(std::move(a));
+                } else if (f[0] == "board" && f.size() == 3 && cur) {
+                    auto b = std::make_unique<BoardRecord>();
+                    b->name = f[1];
+                    b->description = f[2];
+                    cur->boards.push_back(b->name);
+                    indexed_found[cur->file].boards.push_back(std::move(b));
                 } else if (f[0] == "prop" && f.size() == 12 && curt) {
                     PropSchema p;
                     p.name = f[1];
@@ -562,6 +629,8 @@ void Registry::scan_dir(const std::string &dir, bool force)
         }
         for (const auto &[name, desc] : m->accel_schemas)
             out << "accel\t" << esc(name) << "\t" << esc(desc) << "\n";
+        for (const auto &[name, desc] : m->board_schemas)
+            out << "board\t" << esc(name) << "\t" << esc(desc) << "\n";
     }
     std::string dir_of_index = ipath.substr(0, ipath.rfind('/'));
     std::string mk = dir_of_index;
@@ -597,6 +666,9 @@ void Registry::publish(ModuleRecord &m, Found found)
     m.accel_schemas.clear();
     for (const auto &a : found.accels)
         m.accel_schemas.emplace_back(a->name, a->description);
+    m.board_schemas.clear();
+    for (const auto &b : found.boards)
+        m.board_schemas.emplace_back(b->name, b->description);
     if (!m.ok) return;
     // The first module on the search path to provide a type wins; a later
     // one is refused whole, so a type never comes from two places.
@@ -614,6 +686,13 @@ void Registry::publish(ModuleRecord &m, Found found)
             return;
         }
     }
+    for (auto &b : found.boards) {
+        if (const BoardRecord *o = find_board(b->name); o && o->module != &m) {
+            m.ok = false;
+            m.error = provider_conflict(m, "board", b->name, o->module);
+            return;
+        }
+    }
     for (auto &t : found.types) {
         t->module = &m;
         types_.emplace(t->name, std::move(t));
@@ -621,6 +700,10 @@ void Registry::publish(ModuleRecord &m, Found found)
     for (auto &a : found.accels) {
         a->module = &m;
         accels_.emplace(a->name, std::move(a));
+    }
+    for (auto &b : found.boards) {
+        b->module = &m;
+        boards_.emplace(b->name, std::move(b));
     }
 }
 
@@ -635,6 +718,8 @@ void Registry::refresh(bool force)
         it = (it->second->module && it->second->module->handle) ? std::next(it) : types_.erase(it);
     for (auto it = accels_.begin(); it != accels_.end();)
         it = (it->second->module && it->second->module->handle) ? std::next(it) : accels_.erase(it);
+    for (auto it = boards_.begin(); it != boards_.end();)
+        it = (it->second->module && it->second->module->handle) ? std::next(it) : boards_.erase(it);
     for (const auto &d : search_path_) {
         struct stat st;
         if (::stat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
@@ -675,37 +760,41 @@ const TypeSchema *Registry::find_type(std::string_view name) const
 
 std::vector<std::string> Registry::type_names() const
 {
-    std::vector<std::string> out;
-    for (const auto &[n, t] : types_)
-        out.push_back(n);
-    return out;
+    return names_of(types_);
 }
 
-const AccelRecord &Registry::require_accel(const std::string &name)
+template <class Info>
+const NamedRecord<Info> &Registry::require_named(NamedMap<Info> &map, const std::string &name,
+                                                 const char *what)
 {
-    auto it = accels_.find(name);
-    if (it == accels_.end()) {
-        std::vector<std::string> names = accel_names();
+    auto it = map.find(name);
+    if (it == map.end()) {
+        std::vector<std::string> names = names_of(map);
         std::string hint = did_you_mean(name, names);
-        throw Error("unknown accelerator '" + name + "'" + hint +
-                    (names.empty() ? std::string(" (no accelerator module is installed)")
+        throw Error(std::string("unknown ") + what + " '" + name + "'" + hint +
+                    (names.empty() ? std::string(" (no ") + what + " module is installed)"
                                    : " (available: " + join(names, ", ") + ")"));
     }
-    AccelRecord &a = *it->second;
+    NamedRecord<Info> &a = *it->second;
     if (a.info) return a;
     ModuleRecord *m = a.module;
-    if (!m || !m->ok) throw Error(m ? m->error : "accelerator '" + name + "' has no module");
+    if (!m || !m->ok) throw Error(m ? m->error : std::string(what) + " '" + name + "' has no module");
     std::string error;
     if (!open_and_register(*m, true, error, nullptr)) {
         m->ok = false;
         m->error = error;
         throw Error(error);
     }
-    it = accels_.find(name);
-    if (it == accels_.end() || !it->second->info)
-        throw Error(m->file + ": module no longer provides accelerator '" + name +
+    it = map.find(name);
+    if (it == map.end() || !it->second->info)
+        throw Error(m->file + ": module no longer provides " + what + " '" + name +
                     "'; run keel --rebuild-index");
     return *it->second;
+}
+
+const AccelRecord &Registry::require_accel(const std::string &name)
+{
+    return require_named(accels_, name, "accelerator");
 }
 
 const AccelRecord *Registry::find_accel(std::string_view name) const
@@ -716,10 +805,23 @@ const AccelRecord *Registry::find_accel(std::string_view name) const
 
 std::vector<std::string> Registry::accel_names() const
 {
-    std::vector<std::string> out;
-    for (const auto &[n, a] : accels_)
-        out.push_back(n);
-    return out;
+    return names_of(accels_);
+}
+
+const BoardRecord &Registry::require_board(const std::string &name)
+{
+    return require_named(boards_, name, "board");
+}
+
+const BoardRecord *Registry::find_board(std::string_view name) const
+{
+    auto it = boards_.find(name);
+    return it == boards_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Registry::board_names() const
+{
+    return names_of(boards_);
 }
 
 } // namespace keel

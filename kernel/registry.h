@@ -27,11 +27,13 @@ struct ModuleRecord {
     uint32_t abi_major = 0, abi_minor = 0;
     std::vector<std::string> types;
     std::vector<std::string> accels; // accelerator names it registers
+    std::vector<std::string> boards; // board names it registers
     void *handle = nullptr;          // dlopen handle while loaded
     // As the module itself is, whatever the search path: what the index keeps.
     bool intrinsic_ok = false;
     std::vector<TypeSchema> schemas;
     std::vector<std::pair<std::string, std::string>> accel_schemas; // name, description
+    std::vector<std::pair<std::string, std::string>> board_schemas; // name, description
 };
 
 // A registered type: its schema (always) and its descriptor (while loaded).
@@ -40,14 +42,16 @@ struct TypeRecord : TypeSchema {
     ModuleRecord *module = nullptr;
 };
 
-// A registered accelerator (-accel NAME): known from the index, its
-// descriptor only while its module is loaded.
-struct AccelRecord {
+// A registered accelerator (-accel NAME) or board (a manifest's `board:`):
+// known from the index, its descriptor only while its module is loaded.
+template <class Info> struct NamedRecord {
     std::string name;
     std::string description;
-    const KeelAccelTypeInfo *info = nullptr;
+    const Info *info = nullptr;
     ModuleRecord *module = nullptr;
 };
+using AccelRecord = NamedRecord<KeelAccelTypeInfo>;
+using BoardRecord = NamedRecord<KeelMachineTypeInfo>;
 
 class Registry : public SchemaProvider
 {
@@ -85,6 +89,10 @@ class Registry : public SchemaProvider
     const AccelRecord &require_accel(const std::string &name);
     const AccelRecord *find_accel(std::string_view name) const;
     std::vector<std::string> accel_names() const;
+    // Boards, likewise.
+    const BoardRecord &require_board(const std::string &name);
+    const BoardRecord *find_board(std::string_view name) const;
+    std::vector<std::string> board_names() const;
     const std::vector<std::unique_ptr<ModuleRecord>> &modules() const { return modules_; }
 
     // Where the index of `dir` is kept.
@@ -96,7 +104,13 @@ class Registry : public SchemaProvider
     struct Found {
         std::vector<std::unique_ptr<TypeRecord>> types;
         std::vector<std::unique_ptr<AccelRecord>> accels;
+        std::vector<std::unique_ptr<BoardRecord>> boards;
     };
+    template <class Info>
+    using NamedMap = std::map<std::string, std::unique_ptr<NamedRecord<Info>>, std::less<>>;
+    // require_accel/require_board: `what` is "accelerator" or "board".
+    template <class Info>
+    const NamedRecord<Info> &require_named(NamedMap<Info> &map, const std::string &name, const char *what);
     // dlopen + ABI checks + init. What it registers goes to `out` if given
     // (indexing), else straight into the registry (loading).
     bool open_and_register(ModuleRecord &rec, bool keep_loaded, std::string &error, Found *out);
@@ -110,7 +124,8 @@ class Registry : public SchemaProvider
     std::vector<std::string> search_path_;
     std::vector<std::unique_ptr<ModuleRecord>> modules_;
     std::map<std::string, std::unique_ptr<TypeRecord>, std::less<>> types_;
-    std::map<std::string, std::unique_ptr<AccelRecord>, std::less<>> accels_;
+    NamedMap<KeelAccelTypeInfo> accels_;
+    NamedMap<KeelMachineTypeInfo> boards_;
 };
 
 // Schema of a registered C descriptor, copied so it outlives the module.

@@ -2,12 +2,15 @@
 // The KeelServices table: the kernel's side of the module ABI.
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <unordered_map>
 
 #include <keel/services.h>
 
+#include "devicetree.h"
 #include "error.h"
 #include "kernel.h"
+#include "loader.h"
 #include "log.h"
 #include "util.h"
 
@@ -156,6 +159,7 @@ int svc_irq_init_inputs(KeelObject *dev, const char *name, unsigned count, KeelI
     if (dev->find_inputs(g))
         return set_err(err, "interrupt input group '" + g + "' declared twice"), KEEL_ERR;
     auto grp = std::make_unique<IrqInputGroup>();
+    grp->owner = dev;
     grp->name = g;
     grp->count = count;
     grp->handler = handler;
@@ -279,6 +283,171 @@ KeelMemResult svc_cpu_mem_write(KeelObject *cpu, uint64_t paddr, unsigned width,
     return cpu->machine->system_memory().write(paddr, width, value);
 }
 
+unsigned svc_machine_cpu_count(KeelObject *obj)
+{
+    return obj && obj->machine ? static_cast<unsigned>(obj->machine->cpus().size()) : 0;
+}
+
+// ---- device tree writer ----
+
+int svc_fdt_prop_cells(KeelFdt *w, const char *name, const uint32_t *cells, size_t n);
+
+int svc_fdt_prop_u32(KeelFdt *w, const char *name, uint32_t v)
+{
+    return svc_fdt_prop_cells(w, name, &v, 1);
+}
+
+int svc_fdt_prop_u64(KeelFdt *w, const char *name, uint64_t v)
+{
+    uint32_t cells[2] = {static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v)};
+    return svc_fdt_prop_cells(w, name, cells, 2);
+}
+
+int svc_fdt_prop_cells(KeelFdt *w, const char *name, const uint32_t *cells, size_t n)
+{
+    if (n && !cells) return KEEL_ERR;
+    std::vector<uint8_t> be(n * 4);
+    for (size_t i = 0; i < n; ++i)
+        for (int b = 0; b < 4; ++b)
+            be[i * 4 + b] = static_cast<uint8_t>(cells[i] >> (24 - 8 * b));
+    return fdt_write(w, name, be.data(), be.size());
+}
+
+int svc_fdt_prop_string(KeelFdt *w, const char *name, const char *value)
+{
+    if (!value) return KEEL_ERR;
+    return fdt_write(w, name, value, std::strlen(value) + 1);
+}
+
+int svc_fdt_prop_strings(KeelFdt *w, const char *name, const char *const *values)
+{
+    if (!values) return KEEL_ERR;
+    std::string data;
+    for (; *values; ++values) {
+        data += *values;
+        data += '\0';
+    }
+    return fdt_write(w, name, data.data(), data.size());
+}
+
+// ---- board modules ----
+
+Machine *machine_of(KeelMachine *m)
+{
+    return m ? m->machine : nullptr;
+}
+
+int svc_machine_ram(KeelMachine *km, unsigned index, uint64_t *base, uint64_t *size)
+{
+    Machine *m = machine_of(km);
+    if (!m) return KEEL_ERR;
+    unsigned i = 0;
+    for (const auto &mem : m->spec().memory) {
+        if (mem.kind != "ram") continue;
+        if (i++ != index) continue;
+        if (base) *base = mem.base;
+        if (size) *size = mem.size;
+        return KEEL_OK;
+    }
+    return KEEL_ERR;
+}
+
+int svc_machine_add_rom(KeelMachine *km, const char *name, uint64_t base, uint64_t size, void **host,
+                        KeelError *err)
+{
+    Machine *m = machine_of(km);
+    if (!m || !name || !host)
+        return set_err(err, "machine_add_rom: needs a machine, a name and host"), KEEL_ERR;
+    try {
+        *host = m->add_rom(name, base, size);
+    } catch (const Error &e) {
+        return set_err(err, e.what()), KEEL_ERR;
+    }
+    return KEEL_OK;
+}
+
+int svc_machine_write(KeelMachine *km, uint64_t addr, const void *buf, size_t len, KeelError *err)
+{
+    Machine *m = machine_of(km);
+    if (!m || (len && !buf)) return set_err(err, "machine_write: needs a machine and a buffer"), KEEL_ERR;
+    if (m->system_memory().write_rom(addr, buf, len) != KEEL_MEM_OK)
+        return set_err(err, strprintf("cannot write %zu bytes at %s: not RAM or ROM of machine '%s'", len,
+                                      format_hex(addr).c_str(), m->spec().name.c_str())),
+               KEEL_ERR;
+    return KEEL_OK;
+}
+
+} // namespace
+} // namespace keel
+
+// The C ABI's opaque image.
+struct KeelImage {
+    keel::GuestImage image;
+};
+
+namespace keel
+{
+namespace
+{
+
+KeelImage *svc_image_read(KeelMachine *km, const char *path, uint64_t raw_base, KeelImageInfo *info,
+                          KeelError *err)
+{
+    if (!machine_of(km) || !path) return set_err(err, "image_read: needs a machine and a path"), nullptr;
+    try {
+        auto img = std::make_unique<KeelImage>();
+        img->image = read_guest_image(path, raw_base);
+        if (info) {
+            info->elf = img->image.elf;
+            info->low = img->image.low();
+            info->high = img->image.high();
+            info->entry = img->image.entry;
+        }
+        return img.release();
+    } catch (const Error &e) {
+        set_err(err, e.what());
+        return nullptr;
+    }
+}
+
+int svc_image_write(KeelMachine *km, KeelImage *img, KeelError *err)
+{
+    Machine *m = machine_of(km);
+    if (!m || !img) return set_err(err, "image_write: needs a machine and an image"), KEEL_ERR;
+    try {
+        load_guest_image(img->image, m->system_memory(), m->spec().name, Machine::kOverlayPriority);
+    } catch (const Error &e) {
+        return set_err(err, e.what()), KEEL_ERR;
+    }
+    return KEEL_OK;
+}
+
+void svc_image_free(KeelImage *img)
+{
+    delete img;
+}
+
+int svc_fdt_build(KeelMachine *km, const KeelFdtChosen *chosen, const void **blob, size_t *size,
+                  KeelError *err)
+{
+    Machine *m = machine_of(km);
+    if (!m || !blob || !size) return set_err(err, "fdt_build: needs a machine, blob and size"), KEEL_ERR;
+    FdtChosen c;
+    if (chosen) {
+        if (chosen->bootargs) c.bootargs = chosen->bootargs;
+        c.initrd_start = chosen->initrd_start;
+        c.initrd_end = chosen->initrd_end;
+    }
+    try {
+        m->fdt_blob() = m->dtb_file().empty() ? generate_fdt(*m, c) : load_fdt_file(m->dtb_file(), c);
+    } catch (const Error &e) {
+        return set_err(err, e.what()), KEEL_ERR;
+    }
+    *blob = m->fdt_blob().data();
+    *size = m->fdt_blob().size();
+    return KEEL_OK;
+}
+
 const KeelServices kServices = {
     sizeof(KeelServices),
     KEEL_ABI_MAJOR,
@@ -312,6 +481,24 @@ const KeelServices kServices = {
     svc_cpu_ram_ptr,
     svc_cpu_mem_read,
     svc_cpu_mem_write,
+    svc_machine_cpu_count,
+    fdt_write,
+    svc_fdt_prop_u32,
+    svc_fdt_prop_u64,
+    svc_fdt_prop_cells,
+    svc_fdt_prop_string,
+    svc_fdt_prop_strings,
+    fdt_begin,
+    fdt_end,
+    fdt_phandle_of,
+    fdt_interrupt_node,
+    svc_machine_ram,
+    svc_machine_add_rom,
+    svc_machine_write,
+    svc_image_read,
+    svc_image_write,
+    svc_image_free,
+    svc_fdt_build,
 };
 
 } // namespace

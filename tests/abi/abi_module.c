@@ -28,6 +28,7 @@ static const KeelDeviceTypeInfo abi_type = {sizeof(KeelDeviceTypeInfo),
                                             KEEL_ARRAY_SIZE(abi_props),
                                             NULL,
                                             NULL,
+                                            NULL,
                                             {0}};
 
 #ifdef ABI_CASE_bad_default
@@ -40,6 +41,7 @@ static const KeelDeviceTypeInfo bad_type = {sizeof(KeelDeviceTypeInfo),
                                             sizeof(AbiState),
                                             bad_props,
                                             1,
+                                            NULL,
                                             NULL,
                                             NULL,
                                             {0}};

@@ -38,8 +38,8 @@ TEST_CASE("clint registers its schema, window and interrupt groups", "[device][c
     REQUIRE(t);
     REQUIRE(t->n_properties == 2);
     CHECK(std::string(t->properties[0].name) == "num-harts");
-    CHECK(std::string(t->properties[0].default_value) == "1");
-    CHECK((t->properties[0].min == 1 && t->properties[0].max == 4095));
+    CHECK(std::string(t->properties[0].default_value) == "0"); // one per CPU of the machine
+    CHECK((t->properties[0].min == 0 && t->properties[0].max == 4095));
     CHECK(std::string(t->properties[1].name) == "timebase-frequency");
     CHECK(std::string(t->properties[1].default_value) == "10000000");
     CHECK(c.dev->window_count() == 1);
@@ -55,11 +55,24 @@ TEST_CASE("clint refuses bad properties", "[device][clint]")
 {
     FakeKernel k;
     REQUIRE(k.load_module(MODULE_PATH));
-    CHECK_FALSE(k.create("clint", "c", {{"num-harts", "0"}}));
-    CHECK(k.error().find("num-harts") != std::string::npos);
     CHECK_FALSE(k.create("clint", "c", {{"num-harts", "4096"}}));
+    CHECK(k.error().find("num-harts") != std::string::npos);
     CHECK_FALSE(k.create("clint", "c", {{"timebase-frequency", "0"}}));
     CHECK(k.create("clint", "c", {{"num-harts", "4095"}}));
+}
+
+TEST_CASE("clint serves one hart per CPU of the machine by default", "[device][clint]")
+{
+    FakeKernel k;
+    REQUIRE(k.load_module(MODULE_PATH));
+    k.set_cpu_count(5);
+    auto d = k.create("clint", "c", {});
+    REQUIRE(d);
+    CHECK(d->irq_out_count("msi") == 5);
+    CHECK(d->irq_out_count("mti") == 5);
+    k.set_cpu_count(0); // a machine without CPUs: nothing to serve
+    CHECK_FALSE(k.create("clint", "c2", {}));
+    CHECK(k.error().find("num-harts") != std::string::npos);
 }
 
 TEST_CASE("clint resets like QEMU: mtimecmp 0 so MTIP is pending, msip 0, mtime = virtual clock",

@@ -65,8 +65,8 @@ TEST_CASE("plic registers its schema, window and interrupt groups", "[device][pl
     CHECK(std::string(t->properties[1].name) == "num-priorities");
     CHECK(std::string(t->properties[1].default_value) == "7");
     CHECK(std::string(t->properties[2].name) == "num-contexts");
-    CHECK(std::string(t->properties[2].default_value) == "2");
-    CHECK((t->properties[2].min == 1 && t->properties[2].max == 15872));
+    CHECK(std::string(t->properties[2].default_value) == "0"); // M and S of each CPU
+    CHECK((t->properties[2].min == 0 && t->properties[2].max == 15872));
     CHECK(p.dev->window_count() == 1);
     CHECK(p.dev->window_size() == 0x4000000);
     CHECK(p.dev->window_ops().valid_min == 4);
@@ -82,10 +82,22 @@ TEST_CASE("plic refuses bad properties", "[device][plic]")
     CHECK_FALSE(k.create("plic", "p", {{"num-sources", "0"}}));
     CHECK(k.error().find("num-sources") != std::string::npos);
     CHECK_FALSE(k.create("plic", "p", {{"num-sources", "1024"}}));
-    CHECK_FALSE(k.create("plic", "p", {{"num-contexts", "0"}}));
     CHECK_FALSE(k.create("plic", "p", {{"num-contexts", "15873"}}));
     CHECK_FALSE(k.create("plic", "p", {{"num-priorities", "0"}}));
     CHECK(k.create("plic", "p", {{"num-sources", "1023"}, {"num-contexts", "15872"}}));
+}
+
+TEST_CASE("plic has an M and an S context per CPU of the machine by default", "[device][plic]")
+{
+    FakeKernel k;
+    REQUIRE(k.load_module(MODULE_PATH));
+    k.set_cpu_count(3);
+    auto d = k.create("plic", "p", {});
+    REQUIRE(d);
+    CHECK(d->irq_out_count() == 6);
+    k.set_cpu_count(0);
+    CHECK_FALSE(k.create("plic", "p2", {}));
+    CHECK(k.error().find("num-contexts") != std::string::npos);
 }
 
 TEST_CASE("plic register layout: priorities, pending, enables, thresholds and claims", "[device][plic]")

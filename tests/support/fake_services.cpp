@@ -590,6 +590,8 @@ struct FakeAccess {
         return KEEL_MEM_OK;
     }
 
+    static unsigned machine_cpu_count(KeelObject *) { return kern().cpu_count_; }
+
     static Window &window(DeviceImpl &d, unsigned i)
     {
         if (i >= d.windows.size() || !d.windows[i].exists)
@@ -631,12 +633,32 @@ const KeelServices FakeAccess::services = {
     FakeAccess::cpu_ram_ptr,
     FakeAccess::cpu_mem_read,
     FakeAccess::cpu_mem_write,
+    FakeAccess::machine_cpu_count,
+    // No device tree and no board services: device tests call realize, never the tree hooks.
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),
                                        &FakeAccess::services,
                                        FakeAccess::register_device,
                                        FakeAccess::register_accel,
+                                       nullptr,
                                        {}};
 
 // --- FakeChardev ---

@@ -190,6 +190,8 @@ class FakeKernel
     void clear_logs() { logs_.clear(); }
     // Which -d categories log_enabled reports (all by default, so every masked message is captured).
     void set_log_mask(uint32_t mask) { log_mask_ = mask; }
+    // What machine_cpu_count answers (devices sized per CPU default to it).
+    void set_cpu_count(unsigned n) { cpu_count_ = n; }
 
   private:
     friend struct FakeAccess;
@@ -211,6 +213,7 @@ class FakeKernel
     std::vector<LogEntry> logs_;
     std::vector<uint8_t> ram_;
     uint64_t ram_base_;
+    unsigned cpu_count_ = 1;
     int64_t now_ = 0;
     unsigned dma_calls_ = 0;
     uint32_t log_mask_ = ~0u;

@@ -220,6 +220,12 @@ static int clint_realize(KeelObject *dev, void *state, KeelError *err)
 {
     Clint *s = state;
     const KeelServices *k = keel_services;
+    if (s->num_harts == 0) s->num_harts = k->machine_cpu_count(dev);
+    if (s->num_harts == 0 || s->num_harts > CLINT_MAX_HARTS) {
+        k->error_set(err, "num-harts: the machine has %u CPUs; give 1..%u harts", k->machine_cpu_count(dev),
+                     CLINT_MAX_HARTS);
+        return KEEL_ERR;
+    }
     unsigned n = (unsigned)s->num_harts;
     s->dev = dev;
     s->harts = calloc(n, sizeof(*s->harts));
@@ -271,8 +277,8 @@ static void clint_unrealize(KeelObject *dev, void *state)
 }
 
 static const KeelPropertyInfo clint_props[] = {
-    KEEL_PROP_UINT_RANGE("num-harts", Clint, num_harts, "1", 1, CLINT_MAX_HARTS,
-                         "harts served: msip/mtimecmp slots and msi/mti output lines"),
+    KEEL_PROP_UINT_RANGE("num-harts", Clint, num_harts, "0", 0, CLINT_MAX_HARTS,
+                         "harts served: msip/mtimecmp slots and msi/mti output lines; 0 = one per CPU"),
     KEEL_PROP_UINT_RANGE("timebase-frequency", Clint, timebase_freq, "10000000", 1, UINT64_MAX,
                          "mtime rate in Hz"),
 };
@@ -284,6 +290,15 @@ static const KeelDeviceOps clint_dev_ops = {
     .unrealize = clint_unrealize,
 };
 
+static const char *const clint_compatible[] = {"sifive,clint0", "riscv,clint0", NULL};
+
+/* interrupts-extended comes from the wiring of the msi/mti outputs to the harts. */
+static const KeelFdtInfo clint_fdt = {
+    .size = sizeof(KeelFdtInfo),
+    .node_name = "clint",
+    .compatible = clint_compatible,
+};
+
 static const KeelDeviceTypeInfo clint_type = {
     .size = sizeof(KeelDeviceTypeInfo),
     .name = "clint",
@@ -292,6 +307,7 @@ static const KeelDeviceTypeInfo clint_type = {
     .properties = clint_props,
     .n_properties = KEEL_ARRAY_SIZE(clint_props),
     .ops = &clint_dev_ops,
+    .fdt = &clint_fdt,
 };
 
 static int clint_module_init(KeelRegistrar *reg, KeelError *err)

@@ -223,6 +223,14 @@ static const KeelDeviceOps rtc_dev_ops = {
     .unrealize = rtc_unrealize,
 };
 
+static const char *const rtc_compatible[] = {"google,goldfish-rtc", NULL};
+
+static const KeelFdtInfo rtc_fdt = {
+    .size = sizeof(KeelFdtInfo),
+    .node_name = "rtc",
+    .compatible = rtc_compatible,
+};
+
 static const KeelDeviceTypeInfo rtc_type = {
     .size = sizeof(KeelDeviceTypeInfo),
     .name = "goldfish-rtc",
@@ -231,6 +239,7 @@ static const KeelDeviceTypeInfo rtc_type = {
     .properties = NULL,
     .n_properties = 0,
     .ops = &rtc_dev_ops,
+    .fdt = &rtc_fdt,
 };
 
 static int rtc_module_init(KeelRegistrar *reg, KeelError *err)

@@ -453,6 +453,26 @@ static const KeelDeviceOps uart_dev_ops = {
     .unrealize = uart_unrealize,
 };
 
+static int uart_fdt_populate(KeelObject *dev, void *state, KeelFdt *fdt, KeelError *err)
+{
+    Ns16550a *s = state;
+    (void)dev;
+    (void)err;
+    return s->reg_shift ? keel_services->fdt_prop_u32(fdt, "reg-shift", (uint32_t)s->reg_shift) : KEEL_OK;
+}
+
+static const char *const uart_compatible[] = {"ns16550a", NULL};
+
+/* The tree describes the board's 0x100-byte slot, as QEMU's virt does, not the 8 registers. */
+static const KeelFdtInfo uart_fdt = {
+    .size = sizeof(KeelFdtInfo),
+    .node_name = "serial",
+    .compatible = uart_compatible,
+    .flags = KEEL_FDT_CLOCK_FREQUENCY,
+    .reg_size = 0x100,
+    .populate = uart_fdt_populate,
+};
+
 static const KeelDeviceTypeInfo uart_type = {
     .size = sizeof(KeelDeviceTypeInfo),
     .name = "ns16550a",
@@ -461,6 +481,7 @@ static const KeelDeviceTypeInfo uart_type = {
     .properties = uart_props,
     .n_properties = KEEL_ARRAY_SIZE(uart_props),
     .ops = &uart_dev_ops,
+    .fdt = &uart_fdt,
 };
 
 static int ns16550a_module_init(KeelRegistrar *reg, KeelError *err)

@@ -247,6 +247,12 @@ static int plic_realize(KeelObject *dev, void *state, KeelError *err)
 {
     Plic *s = state;
     const KeelServices *k = keel_services;
+    if (s->num_contexts == 0) s->num_contexts = 2ull * k->machine_cpu_count(dev);
+    if (s->num_contexts == 0 || s->num_contexts > PLIC_MAX_CONTEXTS) {
+        k->error_set(err, "num-contexts: the machine has %u CPUs; give 1..%u contexts",
+                     k->machine_cpu_count(dev), (unsigned)PLIC_MAX_CONTEXTS);
+        return KEEL_ERR;
+    }
     unsigned nsrc = (unsigned)s->num_sources, nctx = (unsigned)s->num_contexts;
     s->dev = dev;
     s->words = PLIC_WORDS(nsrc);
@@ -310,8 +316,9 @@ static const KeelPropertyInfo plic_props[] = {
                          "interrupt sources 1..N: input lines and priority/pending/enable bits"),
     KEEL_PROP_UINT_RANGE("num-priorities", Plic, num_priorities, "7", 1, UINT32_MAX,
                          "highest priority and threshold value; 0 means never"),
-    KEEL_PROP_UINT_RANGE("num-contexts", Plic, num_contexts, "2", 1, PLIC_MAX_CONTEXTS,
-                         "interrupt targets, one output line each: 2k is hart k's M mode, 2k+1 its S mode"),
+    KEEL_PROP_UINT_RANGE("num-contexts", Plic, num_contexts, "0", 0, PLIC_MAX_CONTEXTS,
+                         "interrupt targets, one output line each: 2k is hart k's M mode, 2k+1 its S mode; "
+                         "0 = two per CPU"),
 };
 
 static const KeelDeviceOps plic_dev_ops = {
@@ -319,6 +326,28 @@ static const KeelDeviceOps plic_dev_ops = {
     .realize = plic_realize,
     .reset = plic_reset,
     .unrealize = plic_unrealize,
+};
+
+static int plic_fdt_populate(KeelObject *dev, void *state, KeelFdt *fdt, KeelError *err)
+{
+    Plic *s = state;
+    const KeelServices *k = keel_services;
+    (void)dev;
+    (void)err;
+    if (k->fdt_prop_u32(fdt, "riscv,ndev", (uint32_t)s->num_sources) != KEEL_OK) return KEEL_ERR;
+    return k->fdt_prop_u32(fdt, "#address-cells", 0);
+}
+
+/* Input N (source N) is described by one cell, N: the default specifier. */
+static const char *const plic_compatible[] = {"sifive,plic-1.0.0", "riscv,plic0", NULL};
+
+static const KeelFdtInfo plic_fdt = {
+    .size = sizeof(KeelFdtInfo),
+    .node_name = "plic",
+    .compatible = plic_compatible,
+    .flags = KEEL_FDT_INTERRUPT_CONTROLLER,
+    .interrupt_cells = 1,
+    .populate = plic_fdt_populate,
 };
 
 static const KeelDeviceTypeInfo plic_type = {
@@ -329,6 +358,7 @@ static const KeelDeviceTypeInfo plic_type = {
     .properties = plic_props,
     .n_properties = KEEL_ARRAY_SIZE(plic_props),
     .ops = &plic_dev_ops,
+    .fdt = &plic_fdt,
 };
 
 static int plic_module_init(KeelRegistrar *reg, KeelError *err)

@@ -329,6 +329,58 @@ const KeelDeviceOps kDevOps = {
     sizeof(KeelDeviceOps), cpu_init, cpu_realize, cpu_reset, cpu_unrealize, nullptr, nullptr,
 };
 
+// The device-tree ISA string: the base and single-letter extensions from misa, then the multi-letter
+// ones this hart always implements, then the optional ones it was configured with.
+std::string dt_isa(const RvCpu &cpu)
+{
+    std::string s = "rv64";
+    for (char c : std::string("imafdc"))
+        if (cpu.misa & misa_bit(c)) s += c;
+    s += "_zicsr_zifencei_zba_zbb_zbs_zicond";
+    if (cpu.sstc) s += "_sstc";
+    return s;
+}
+
+int cpu_fdt_populate(KeelObject *, void *state, KeelFdt *fdt, KeelError *err)
+{
+    const auto *cpu = static_cast<const RvCpu *>(state);
+    const KeelServices *k = keel_services;
+    static const char *const kMmuTypes[] = {nullptr, "riscv,sv39", "riscv,sv48"};
+    static const char *const kIntcCompatible[] = {"riscv,cpu-intc", nullptr};
+    std::string isa = dt_isa(*cpu);
+    int rc = k->fdt_prop_string(fdt, "riscv,isa", isa.c_str());
+    if (rc == KEEL_OK && cpu->mmu_prop > 0 && cpu->mmu_prop < KEEL_ARRAY_SIZE(kMmuTypes))
+        rc = k->fdt_prop_string(fdt, "mmu-type", kMmuTypes[cpu->mmu_prop]);
+    // The hart-local interrupt controller: devices wired to this hart's inputs (cpu0.mti) point here.
+    if (rc == KEEL_OK) rc = k->fdt_begin_node(fdt, "interrupt-controller");
+    if (rc == KEEL_OK) rc = k->fdt_set_interrupt_node(fdt, 1);
+    if (rc == KEEL_OK) rc = k->fdt_prop_strings(fdt, "compatible", kIntcCompatible);
+    if (rc == KEEL_OK) rc = k->fdt_end_node(fdt);
+    if (rc != KEEL_OK) k->error_set(err, "cannot write the hart's node");
+    return rc;
+}
+
+// The interrupt number of each input group: the bit it sets in mip.
+unsigned cpu_irq_specifier(KeelObject *, void *, const char *group, unsigned, uint32_t cells[4])
+{
+    static const struct {
+        const char *group;
+        uint32_t irq;
+    } kIrqs[] = {{"msi", IRQ_MSI}, {"mti", IRQ_MTI}, {"mei", IRQ_MEI}, {"sei", IRQ_SEI}};
+    for (const auto &i : kIrqs)
+        if (std::strcmp(group, i.group) == 0) {
+            cells[0] = i.irq;
+            return 1;
+        }
+    return 0;
+}
+
+const char *const kCompatible[] = {"riscv", nullptr};
+
+const KeelFdtInfo kFdt = {
+    sizeof(KeelFdtInfo), "cpu", kCompatible, 0, 1, 0, cpu_fdt_populate, nullptr, cpu_irq_specifier, {},
+};
+
 const KeelDeviceTypeInfo kType = {
     sizeof(KeelDeviceTypeInfo),
     "riscv64",
@@ -338,6 +390,7 @@ const KeelDeviceTypeInfo kType = {
     KEEL_ARRAY_SIZE(kProps),
     &kDevOps,
     &kCpuOps,
+    &kFdt,
     {},
 };
 

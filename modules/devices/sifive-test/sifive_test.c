@@ -71,12 +71,48 @@ static const KeelDeviceOps sifive_test_dev_ops = {
     .realize = sifive_test_realize,
 };
 
+/* A syscon: /poweroff and /reboot tell the firmware which value to write at offset 0. */
+static int syscon_node(KeelObject *dev, KeelFdt *fdt, const char *name, const char *compatible,
+                       uint32_t value)
+{
+    const KeelServices *k = keel_services;
+    uint32_t regmap = k->fdt_phandle(fdt, dev);
+    if (!regmap || k->fdt_begin_node(fdt, name) != KEEL_OK) return KEEL_ERR;
+    int rc = k->fdt_prop_string(fdt, "compatible", compatible);
+    if (rc == KEEL_OK) rc = k->fdt_prop_u32(fdt, "regmap", regmap);
+    if (rc == KEEL_OK) rc = k->fdt_prop_u32(fdt, "offset", 0);
+    if (rc == KEEL_OK) rc = k->fdt_prop_u32(fdt, "value", value);
+    if (k->fdt_end_node(fdt) != KEEL_OK) rc = KEEL_ERR;
+    return rc;
+}
+
+static int sifive_test_fdt_root(KeelObject *dev, void *state, KeelFdt *fdt, KeelError *err)
+{
+    (void)state;
+    if (syscon_node(dev, fdt, "poweroff", "syscon-poweroff", FINISHER_PASS) != KEEL_OK ||
+        syscon_node(dev, fdt, "reboot", "syscon-reboot", FINISHER_RESET) != KEEL_OK) {
+        keel_services->error_set(err, "cannot write the /poweroff and /reboot nodes");
+        return KEEL_ERR;
+    }
+    return KEEL_OK;
+}
+
+static const char *const sifive_test_compatible[] = {"sifive,test1", "sifive,test0", "syscon", NULL};
+
+static const KeelFdtInfo sifive_test_fdt = {
+    .size = sizeof(KeelFdtInfo),
+    .node_name = "test",
+    .compatible = sifive_test_compatible,
+    .populate_root = sifive_test_fdt_root,
+};
+
 static const KeelDeviceTypeInfo sifive_test_type = {
     .size = sizeof(KeelDeviceTypeInfo),
     .name = "sifive-test",
     .description = "SiFive test finisher (pass, fail with code, reset)",
     .instance_size = sizeof(SifiveTest),
     .ops = &sifive_test_dev_ops,
+    .fdt = &sifive_test_fdt,
 };
 
 static int sifive_test_module_init(KeelRegistrar *reg, KeelError *err)

@@ -429,6 +429,16 @@ static const KeelDeviceOps vmmio_dev_ops = {
     .unrealize = vmmio_unrealize,
 };
 
+static const char *const vmmio_compatible[] = {"virtio,mmio", NULL};
+
+/* Slots are 0x1000 apart on QEMU's virt, which the tree describes instead of the 0x200 of registers. */
+static const KeelFdtInfo vmmio_fdt = {
+    .size = sizeof(KeelFdtInfo),
+    .node_name = "virtio_mmio",
+    .compatible = vmmio_compatible,
+    .reg_size = 0x1000,
+};
+
 static const KeelDeviceTypeInfo vmmio_type = {
     .size = sizeof(KeelDeviceTypeInfo),
     .name = "virtio-mmio",
@@ -437,6 +447,7 @@ static const KeelDeviceTypeInfo vmmio_type = {
     .properties = vmmio_props,
     .n_properties = KEEL_ARRAY_SIZE(vmmio_props),
     .ops = &vmmio_dev_ops,
+    .fdt = &vmmio_fdt,
 };
 
 static int vmmio_module_init(KeelRegistrar *reg, KeelError *err)

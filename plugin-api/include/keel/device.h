@@ -124,6 +124,8 @@ typedef struct KeelDeviceOps {
  * @instance_size: bytes of state per instance (allocated zeroed, 16-byte aligned).
  * @properties, @n_properties: the property schema.
  * @ops: lifecycle hooks (may be NULL).
+ * @cpu: CPU hooks for CPU types (keel/cpu.h).
+ * @fdt: how the type appears in the generated device tree (keel/fdt.h). Since: ABI 1.1
  * @reserved: must be zero; later ABI minors give these slots a meaning.
  * Since: ABI 1.0
  */
@@ -135,8 +137,9 @@ typedef struct KeelDeviceTypeInfo {
     const KeelPropertyInfo *properties;
     size_t n_properties;
     const KeelDeviceOps *ops;
-    const struct KeelCpuOps *cpu; /* non-NULL for CPU types (keel/cpu.h) */
-    void *reserved[7];
+    const struct KeelCpuOps *cpu;  /* non-NULL for CPU types (keel/cpu.h) */
+    const struct KeelFdtInfo *fdt; /* its device-tree node (keel/fdt.h), NULL = none. Since: ABI 1.1 */
+    void *reserved[6];
 } KeelDeviceTypeInfo;
 
 /*

@@ -9,9 +9,11 @@
 #include <keel/common.h>
 #include <keel/cpu.h>
 #include <keel/device.h>
+#include <keel/fdt.h>
 #include <keel/ir.h>
 #include <keel/irq.h>
 #include <keel/log.h>
+#include <keel/machine.h>
 #include <keel/memory.h>
 #include <keel/module.h>
 #include <keel/services.h>

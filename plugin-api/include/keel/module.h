@@ -6,6 +6,7 @@
 #include <keel/accel.h>
 #include <keel/common.h>
 #include <keel/device.h>
+#include <keel/machine.h>
 #include <keel/services.h>
 
 KEEL_EXTERN_C_BEGIN
@@ -58,6 +59,8 @@ typedef struct KeelModuleInfo {
  * @register_device: register a device type; fails (filling @err) if the
  *   name is taken, the descriptor is malformed, or a default value does
  *   not parse.
+ * @register_accel: register an accelerator (keel/accel.h).
+ * @register_machine: register a board (keel/machine.h). Since: ABI 1.1
  * Since: ABI 1.0
  */
 struct KeelRegistrar {
@@ -65,7 +68,9 @@ struct KeelRegistrar {
     const KeelServices *services;
     int (*register_device)(KeelRegistrar *reg, const KeelDeviceTypeInfo *type, KeelError *err);
     int (*register_accel)(KeelRegistrar *reg, const KeelAccelTypeInfo *type, KeelError *err);
-    void *reserved[7];
+    int (*register_machine)(KeelRegistrar *reg, const KeelMachineTypeInfo *type,
+                            KeelError *err); /* ABI 1.1 */
+    void *reserved[6];
 };
 
 /** Type of the single symbol a module exports. Since: ABI 1.0 */

@@ -6,8 +6,10 @@
 #include <keel/chardev.h>
 #include <keel/clock.h>
 #include <keel/common.h>
+#include <keel/fdt.h>
 #include <keel/irq.h>
 #include <keel/log.h>
+#include <keel/machine.h>
 #include <keel/memory.h>
 
 KEEL_EXTERN_C_BEGIN
@@ -139,6 +141,70 @@ typedef struct KeelServices {
      */
     KeelMemResult (*cpu_mem_read)(KeelObject *cpu, uint64_t paddr, unsigned width, uint64_t *value);
     KeelMemResult (*cpu_mem_write)(KeelObject *cpu, uint64_t paddr, unsigned width, uint64_t value);
+
+    /* --- machine (ABI 1.1) --- */
+    /** How many CPUs the machine of @obj has (e.g. for an interrupt controller's default size). Since:
+     * ABI 1.1 */
+    unsigned (*machine_cpu_count)(KeelObject *obj);
+
+    /* --- device tree writer (keel/fdt.h), inside KeelFdtInfo hooks; ABI 1.1 --- */
+    /** Property @name of the current node with raw (big-endian) bytes. All fdt_* return KEEL_OK or KEEL_ERR.
+     */
+    int (*fdt_prop)(KeelFdt *fdt, const char *name, const void *value, size_t len);
+    /** One 32-bit cell. */
+    int (*fdt_prop_u32)(KeelFdt *fdt, const char *name, uint32_t value);
+    /** One 64-bit value (two cells). */
+    int (*fdt_prop_u64)(KeelFdt *fdt, const char *name, uint64_t value);
+    /** @n 32-bit cells. */
+    int (*fdt_prop_cells)(KeelFdt *fdt, const char *name, const uint32_t *cells, size_t n);
+    /** A string. */
+    int (*fdt_prop_string)(KeelFdt *fdt, const char *name, const char *value);
+    /** A string list (NULL-terminated @values). */
+    int (*fdt_prop_strings)(KeelFdt *fdt, const char *name, const char *const *values);
+    /** Create subnode @name of the current node and enter it. */
+    int (*fdt_begin_node)(KeelFdt *fdt, const char *name);
+    /** Leave the current subnode (back to its parent). */
+    int (*fdt_end_node)(KeelFdt *fdt);
+    /**
+     * The phandle of @obj's node (its interrupt-controller node if it set
+     * one with fdt_set_interrupt_node); 0 if @obj has no node. The `phandle`
+     * property is added to that node.
+     */
+    uint32_t (*fdt_phandle)(KeelFdt *fdt, KeelObject *obj);
+    /**
+     * The current node (e.g. a CPU's `interrupt-controller` subnode) is the
+     * interrupt controller for the inputs of the object being populated:
+     * devices wired to them name this node as their interrupt parent.
+     */
+    int (*fdt_set_interrupt_node)(KeelFdt *fdt, uint32_t interrupt_cells);
+
+    /* --- board modules (keel/machine.h); ABI 1.1 --- */
+    /** Base and size of the machine's RAM region @index (manifest order); KEEL_ERR past the last. */
+    int (*machine_ram)(KeelMachine *m, unsigned index, uint64_t *base, uint64_t *size);
+    /**
+     * Add a ROM region (guest writes ignored) of @size bytes at @base, e.g.
+     * a reset vector; *@host receives its bytes. Only from KeelMachineOps.create.
+     */
+    int (*machine_add_rom)(KeelMachine *m, const char *name, uint64_t base, uint64_t size, void **host,
+                           KeelError *err);
+    /** Write @len bytes into the RAM or ROM at guest physical @addr (fails on anything else). */
+    int (*machine_write)(KeelMachine *m, uint64_t addr, const void *buf, size_t len, KeelError *err);
+    /**
+     * Read and check @path: an ELF executable for the machine's CPUs, or a raw
+     * binary to be placed at @raw_base. NULL with @err set ("FILE: what is wrong").
+     */
+    KeelImage *(*image_read)(KeelMachine *m, const char *path, uint64_t raw_base, KeelImageInfo *info,
+                             KeelError *err);
+    /** Write an image read by image_read into the machine's RAM/ROM. */
+    int (*image_write)(KeelMachine *m, KeelImage *img, KeelError *err);
+    void (*image_free)(KeelImage *img);
+    /**
+     * The machine's device tree: the -dtb file if one was given, else one
+     * generated from the instantiated machine; /chosen completed from
+     * @chosen. *@blob stays valid until the next call or the machine's end.
+     */
+    int (*fdt_build)(KeelMachine *m, const KeelFdtChosen *chosen, const void **blob, size_t *size,
+                     KeelError *err);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */
