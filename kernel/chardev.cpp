@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Character backends (null, stdio, file, socket) behind the C ABI's KeelChardev, and QEMU-style option
-// parsing.
+// Character backends (null, stdio, file, socket, pty) behind the C ABI's KeelChardev, the Ctrl-A
+// multiplexer (mux=on, -serial mon:), and QEMU-style option parsing.
 #include "chardev.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -90,6 +91,9 @@ std::string errstr(int err)
     return std::strerror(err);
 }
 
+// How far a multiplexer reads ahead of a front end that takes no input.
+constexpr size_t kMuxReadAhead = 4096;
+
 // ---- null ----
 
 class NullChardev : public KeelChardev
@@ -151,6 +155,17 @@ class PolledChardev : public KeelChardev
     virtual void on_input_end() = 0; // EOF or error on input_fd()
     // Forget the input tag now: the fd is about to close.
     void drop_input_tag();
+    // Backends whose state can change without an fd event (a pty's slave
+    // being opened): while poll_interval_ms() >= 0 the loop wakes that often
+    // and asks state_changed() (loop thread, no big lock); if it says yes,
+    // update_state() runs with the big lock.
+    virtual int poll_interval_ms() const { return -1; }
+    virtual bool state_changed() { return false; }
+    virtual void update_state() {}
+
+    // Put the Ctrl-A escape keys in front of the input (mux=on). Call before
+    // attach_source().
+    void enable_mux() { mux_ = true; }
 
     void input_wanted() override
     {
@@ -175,6 +190,8 @@ class PolledChardev : public KeelChardev
     void sync_tags();
     void read_input();
     void flush_input();
+    void mux_input(const uint8_t *buf, size_t len);
+    void mux_command(uint8_t key);
 
     MainLoop &loop_;
     Source *src_ = nullptr;
@@ -184,6 +201,9 @@ class PolledChardev : public KeelChardev
     size_t pending_off_ = 0;
     std::atomic<bool> retry_{false};
     std::atomic<bool> announce_open_{false};
+    bool mux_ = false;
+    bool escape_ = false;   // the last byte was Ctrl-A
+    bool quitting_ = false; // Ctrl-A x seen: later input is dropped
 };
 
 void PolledChardev::attach_source()
@@ -193,7 +213,7 @@ void PolledChardev::attach_source()
             auto *s = reinterpret_cast<Source *>(src);
             std::lock_guard<std::mutex> g(*s->alive);
             bool ready = s->owner && s->owner->prepare();
-            *timeout = ready ? 0 : -1;
+            *timeout = ready ? 0 : s->owner ? s->owner->poll_interval_ms() : -1;
             return ready;
         },
         [](GSource *src) -> gboolean {
@@ -247,7 +267,10 @@ void PolledChardev::drop_input_tag()
 void PolledChardev::sync_tags()
 {
     GSource *src = &src_->base;
-    int want_in = pending_off_ < pending_.size() ? -1 : input_fd();
+    // A multiplexer keeps reading ahead (up to kMuxReadAhead bytes) so its
+    // escape keys work while the guest is not taking input.
+    size_t buffered = pending_.size() - pending_off_;
+    int want_in = (mux_ ? buffered < kMuxReadAhead : buffered == 0) ? input_fd() : -1;
     if (in_tag_ && in_tag_fd_ != want_in) drop_input_tag();
     if (!in_tag_ && want_in >= 0) {
         in_tag_ = g_source_add_unix_fd(src, want_in, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR));
@@ -275,12 +298,14 @@ bool PolledChardev::check()
 {
     if (in_tag_ && g_source_query_unix_fd(&src_->base, in_tag_)) return true;
     if (listen_tag_ && g_source_query_unix_fd(&src_->base, listen_tag_)) return true;
+    if (poll_interval_ms() >= 0 && state_changed()) return true;
     return announce_open_.load() || (retry_.load() && pending_off_ < pending_.size());
 }
 
 void PolledChardev::dispatch()
 {
     retry_.store(false);
+    if (poll_interval_ms() >= 0 && state_changed()) update_state();
     if (announce_open_.exchange(false) && connected()) fe_event(KEEL_CHARDEV_OPENED);
     if (in_tag_ && g_source_query_unix_fd(&src_->base, in_tag_)) read_input();
     if (listen_tag_ && g_source_query_unix_fd(&src_->base, listen_tag_)) on_listen_ready();
@@ -293,7 +318,9 @@ void PolledChardev::read_input()
     if (fd < 0) return;
     uint8_t buf[4096];
     ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
+    if (n > 0 && mux_) {
+        mux_input(buf, size_t(n));
+    } else if (n > 0) {
         pending_.append(reinterpret_cast<const char *>(buf), size_t(n));
     } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         drop_input_tag();
@@ -317,6 +344,76 @@ void PolledChardev::flush_input()
     }
 }
 
+// ---- the Ctrl-A multiplexer (QEMU's mux=on / mon:) ----
+
+std::mutex g_quit_lock;
+std::function<void()> g_quit;
+
+constexpr uint8_t kEscape = 0x01; // Ctrl-A
+
+void PolledChardev::mux_input(const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len && !quitting_; ++i) {
+        uint8_t c = buf[i];
+        if (escape_) {
+            escape_ = false;
+            mux_command(c);
+        } else if (c == kEscape) {
+            escape_ = true;
+        } else {
+            pending_.push_back(char(c));
+        }
+    }
+}
+
+// The key after Ctrl-A. As in QEMU, a key with no command is swallowed along
+// with the Ctrl-A. Messages go to this chardev's output with "\r\n" since a
+// pty or socket peer gets no output post-processing.
+void PolledChardev::mux_command(uint8_t key)
+{
+    auto say = [&](const char *text) { write(reinterpret_cast<const uint8_t *>(text), std::strlen(text)); };
+    switch (key) {
+    case kEscape: // QEMU's C-a C-a
+    case 'a':     // screen's spelling
+        pending_.push_back(char(kEscape));
+        break;
+    case 'h':
+    case '?':
+        say("\r\n"
+            "C-a h    print this help\r\n"
+            "C-a x    exit keel\r\n"
+            "C-a b    send break\r\n"
+            "C-a c    switch to the monitor (keel has none yet)\r\n"
+            "C-a a    send C-a (C-a C-a does the same)\r\n");
+        break;
+    case 'x': {
+        say("keel: terminated\r\n");
+        quitting_ = true;
+        std::function<void()> quit;
+        {
+            std::lock_guard<std::mutex> g(g_quit_lock);
+            quit = g_quit;
+        }
+        if (quit)
+            quit();
+        else
+            std::raise(SIGTERM);
+        break;
+    }
+    case 'b':
+        // Bytes typed before the break reach the front end before it, as far
+        // as it takes them now.
+        flush_input();
+        fe_event(KEEL_CHARDEV_BREAK);
+        break;
+    case 'c':
+        say("keel: there is no monitor yet; staying on the serial line\r\n");
+        break;
+    default:
+        break;
+    }
+}
+
 // ---- stdio ----
 
 std::atomic<bool> g_stdio_in_use{false};
@@ -335,11 +432,13 @@ void restore_tty()
 class StdioChardev : public PolledChardev
 {
   public:
-    StdioChardev(std::string id, MainLoop &loop, bool signals) : PolledChardev(std::move(id), loop)
+    StdioChardev(std::string id, MainLoop &loop, bool signals, bool mux)
+        : PolledChardev(std::move(id), loop), mux_(mux)
     {
         int fl = fcntl(0, F_GETFL);
         readable_ = fl >= 0 && (fl & O_ACCMODE) != O_WRONLY;
         if (readable_ && isatty(0)) make_raw(signals);
+        if (mux) enable_mux();
         attach_source();
     }
     ~StdioChardev() override
@@ -354,7 +453,7 @@ class StdioChardev : public PolledChardev
         write_all(1, buf, len);
         return len;
     }
-    std::string describe() const override { return "stdio"; }
+    std::string describe() const override { return mux_ ? "stdio (mux)" : "stdio"; }
 
   protected:
     int input_fd() const override { return readable_ && !eof_ ? 0 : -1; }
@@ -383,10 +482,134 @@ class StdioChardev : public PolledChardev
         tcsetattr(0, TCSANOW, &t);
     }
 
+    bool mux_;
     bool readable_ = false;
     bool eof_ = false;
     std::mutex out_lock_;
 };
+
+// ---- pty ----
+
+// The master side of a pseudo-terminal; the user opens the slave
+// (/dev/pts/N) with a terminal program. The master reports a hang-up while no
+// one has the slave open: output is dropped then, and the loop looks every
+// kPtyPollMs for someone opening it (there is no event for that).
+class PtyChardev : public PolledChardev
+{
+  public:
+    static constexpr int kPtyPollMs = 100;
+
+    PtyChardev(std::string id, MainLoop &loop, int master, std::string path, bool mux)
+        : PolledChardev(std::move(id), loop), master_(master), path_(std::move(path)), mux_(mux)
+    {
+        if (mux) enable_mux();
+        attach_source();
+    }
+    ~PtyChardev() override
+    {
+        detach_source();
+        ::close(master_);
+    }
+
+    size_t write(const uint8_t *buf, size_t len) override
+    {
+        std::lock_guard<std::mutex> g(out_lock_);
+        if (!slave_open()) return len; // nobody there: drop, as QEMU does
+        // A reader that stalls holds us up at most this long per write.
+        constexpr int kBudgetMs = 100;
+        int waited = 0;
+        size_t off = 0;
+        while (off < len) {
+            ssize_t n = ::write(master_, buf + off, len - off);
+            if (n > 0) {
+                off += size_t(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waited < kBudgetMs) {
+                pollfd p{master_, POLLOUT, 0};
+                poll(&p, 1, 10);
+                waited += 10;
+                continue;
+            }
+            break;
+        }
+        return len;
+    }
+    std::string describe() const override { return "pty " + path_ + (mux_ ? " (mux)" : ""); }
+    bool connected() const override { return connected_.load(); }
+
+  protected:
+    int input_fd() const override { return connected_.load() ? master_ : -1; }
+    // The slave closed (read gives EIO): wait for the next opener.
+    void on_input_end() override
+    {
+        connected_.store(false);
+        fe_event(KEEL_CHARDEV_CLOSED);
+    }
+    int poll_interval_ms() const override { return connected_.load() ? -1 : kPtyPollMs; }
+    bool state_changed() override { return !connected_.load() && slave_open(); }
+    void update_state() override
+    {
+        connected_.store(true);
+        fe_event(KEEL_CHARDEV_OPENED);
+    }
+    void handlers_changed() override
+    {
+        if (connected())
+            request_open_event();
+        else
+            input_wanted();
+    }
+
+  private:
+    bool slave_open() const
+    {
+        pollfd p{master_, POLLIN, 0};
+        return poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP);
+    }
+
+    int master_;
+    std::string path_;
+    bool mux_;
+    std::atomic<bool> connected_{false};
+    std::mutex out_lock_;
+};
+
+int open_pty(const ChardevSpec &spec, std::string &path)
+{
+    auto fail = [&](const char *what) {
+        return Error(spec.loc, strprintf("chardev '%s': cannot %s a pseudo-terminal: %s", spec.id.c_str(),
+                                         what, errstr(errno).c_str()));
+    };
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw fail("open");
+    char name[128];
+    if (grantpt(fd) != 0 || unlockpt(fd) != 0 || ptsname_r(fd, name, sizeof name) != 0) {
+        Error e = fail("set up");
+        ::close(fd);
+        throw e;
+    }
+    // Raw, like QEMU: bytes pass unchanged both ways (no echo, no line editing,
+    // no CR/LF translation).
+    termios t;
+    if (tcgetattr(fd, &t) == 0) {
+        cfmakeraw(&t);
+        tcsetattr(fd, TCSANOW, &t);
+    }
+    // The master signals a hang-up only once a slave has been opened and
+    // closed; until then it looks connected and output would pile up for a
+    // later reader. One open and close puts it in the "nobody there" state.
+    int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+        Error e = fail("open the slave of");
+        ::close(fd);
+        throw e;
+    }
+    ::close(slave);
+    path = name;
+    return fd;
+}
 
 // ---- socket (server) ----
 
@@ -397,6 +620,12 @@ class SocketChardev : public PolledChardev
         : PolledChardev(std::move(id), loop), listen_fd_(listen_fd), where_(std::move(where)),
           unix_path_(std::move(unix_path))
     {
+    }
+    // mux=on; before start().
+    void multiplex()
+    {
+        enable_mux();
+        mux_ = true;
     }
     ~SocketChardev() override
     {
@@ -455,7 +684,10 @@ class SocketChardev : public PolledChardev
         return len;
     }
 
-    std::string describe() const override { return "socket " + where_ + " (server)"; }
+    std::string describe() const override
+    {
+        return "socket " + where_ + " (server)" + (mux_ ? " (mux)" : "");
+    }
     bool connected() const override
     {
         std::lock_guard<std::mutex> g(out_lock_);
@@ -504,6 +736,7 @@ class SocketChardev : public PolledChardev
     mutable std::mutex out_lock_;
     int client_fd_ = -1; // written on the loop thread under out_lock_
     bool broken_ = false;
+    bool mux_ = false;
 };
 
 // ---- opening ----
@@ -613,19 +846,21 @@ int listen_tcp(const ChardevSpec &spec, const std::string &host, const std::stri
 
 // ---- option checking shared by the parsers and open_chardev ----
 
-const std::vector<std::string> kBackends = {"null", "stdio", "file", "socket"};
+const std::vector<std::string> kBackends = {"null", "stdio", "file", "socket", "pty"};
 
+// mux=on needs input to watch for Ctrl-A, so only backends with input take it.
 const std::map<std::string, std::vector<std::string>> kOptions = {
     {"null", {}},
     {"none", {}},
-    {"stdio", {"signal"}},
+    {"stdio", {"signal", "mux"}},
     {"file", {"path", "append"}},
-    {"socket", {"path", "host", "port", "server", "wait"}},
+    {"socket", {"path", "host", "port", "server", "wait", "mux"}},
+    {"pty", {"mux"}},
 };
 
 bool is_bool_option(const std::string &k)
 {
-    return k == "server" || k == "wait" || k == "append" || k == "signal";
+    return k == "server" || k == "wait" || k == "append" || k == "signal" || k == "mux";
 }
 
 // What is wrong with a spec's options, or "" if nothing. Booleans must
@@ -732,7 +967,7 @@ ChardevSpec parse_serial_option(std::string_view arg, std::string id)
     ChardevSpec s;
     s.id = std::move(id);
     s.loc.file = "-serial " + a;
-    if (a == "stdio" || a == "null" || a == "none") {
+    if (a == "stdio" || a == "null" || a == "none" || a == "pty") {
         s.backend = a;
         return s;
     }
@@ -784,9 +1019,29 @@ ChardevSpec parse_serial_option(std::string_view arg, std::string id)
         if (std::string e = check_options(s); !e.empty()) throw fail(e);
         return s;
     }
-    if (kind == "mon") throw fail("the monitor multiplexer (mon:) is not supported yet; use -serial stdio");
-    throw fail("unknown chardev backend '" + kind +
-               "' (valid: stdio, null, none, file:PATH, unix:PATH, tcp:[HOST]:PORT, chardev:ID)");
+    if (kind == "mon") {
+        // QEMU's mon:DEV: DEV behind the Ctrl-A multiplexer.
+        if (rest.empty()) throw fail("mon: needs a device, e.g. mon:stdio");
+        ChardevSpec inner;
+        try {
+            inner = parse_serial_option(rest, s.id);
+        } catch (const Error &e) {
+            // Name the whole argument, not just the part after mon:.
+            std::string m = e.what();
+            std::string prefix = "-serial " + rest + ": ";
+            throw fail(m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m);
+        }
+        if (inner.backend != "stdio" && inner.backend != "socket" && inner.backend != "pty")
+            throw fail("mon: needs a device with input to watch for Ctrl-A (stdio, pty, unix:PATH or "
+                       "tcp:[HOST]:PORT), not '" +
+                       rest + "'");
+        inner.loc = s.loc;
+        inner.options["mux"] = "on";
+        return inner;
+    }
+    throw fail(
+        "unknown chardev backend '" + kind +
+        "' (valid: stdio, null, none, pty, file:PATH, unix:PATH, tcp:[HOST]:PORT, chardev:ID, mon:DEV)");
 }
 
 std::unique_ptr<KeelChardev> open_chardev(const ChardevSpec &spec, MainLoop &loop)
@@ -817,15 +1072,26 @@ std::unique_ptr<KeelChardev> open_chardev(const ChardevSpec &spec, MainLoop &loo
         return std::make_unique<FileChardev>(spec.id, path, fd);
     }
 
+    bool mux = opt("mux", "off") == "on";
     if (b == "stdio") {
         if (g_stdio_in_use.exchange(true))
             throw fail("stdio is already used by another chardev (only one may use it)");
         try {
-            return std::make_unique<StdioChardev>(spec.id, loop, opt("signal", "on") == "on");
+            // As in QEMU, a multiplexed stdio passes Ctrl-C to the guest
+            // (C-a x quits) unless signal=on says otherwise.
+            return std::make_unique<StdioChardev>(spec.id, loop, opt("signal", mux ? "off" : "on") == "on",
+                                                  mux);
         } catch (...) {
             g_stdio_in_use.store(false);
             throw;
         }
+    }
+
+    if (b == "pty") {
+        std::string path;
+        int fd = open_pty(spec, path);
+        std::fprintf(stderr, "char device redirected to %s (label %s)\n", path.c_str(), spec.id.c_str());
+        return std::make_unique<PtyChardev>(spec.id, loop, fd, path, mux);
     }
 
     // socket
@@ -841,9 +1107,16 @@ std::unique_ptr<KeelChardev> open_chardev(const ChardevSpec &spec, MainLoop &loo
         fd = listen_tcp(spec, opt("host"), opt("port"), where);
     }
     auto c = std::make_unique<SocketChardev>(spec.id, loop, fd, where, unix_path);
+    if (mux) c->multiplex();
     if (opt("wait", "on") == "on") c->wait_for_client();
     c->start();
     return c;
+}
+
+void set_console_quit(std::function<void()> fn)
+{
+    std::lock_guard<std::mutex> g(g_quit_lock);
+    g_quit = std::move(fn);
 }
 
 } // namespace keel

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Character backends (null, stdio, file, socket) behind the C ABI's KeelChardev, and QEMU-style option
-// parsing.
+// Character backends (null, stdio, file, socket, pty) behind the C ABI's KeelChardev, the Ctrl-A
+// multiplexer (mux=on, -serial mon:), and QEMU-style option parsing.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,9 +39,11 @@ struct KeelChardev {
     void accept_input();
 
     const std::string &id() const { return id_; }
-    // "stdio", "file:out.txt", "socket unix:/tmp/s (server)", "null"
+    // "stdio", "file:out.txt", "socket unix:/tmp/s (server)", "null", "pty /dev/pts/3";
+    // a multiplexed one ends in " (mux)".
     virtual std::string describe() const = 0;
-    // Sockets: whether a client is connected; other backends: true.
+    // Sockets: whether a client is connected; pty: whether the slave side is
+    // open; other backends: true.
     virtual bool connected() const { return true; }
 
   protected:
@@ -67,20 +70,31 @@ namespace keel
 {
 
 // -chardev BACKEND,id=ID[,path=P][,host=H,port=N][,server=on|off][,wait=on|off][,append=on][,signal=on|off]
-// Booleans are normalised to "on"/"off". Throws keel::Error starting with
-// "-chardev ARG: " naming what is wrong and what is valid.
+//          [,mux=on|off]
+// Backends: null, stdio, file, socket, pty. mux=on (stdio, socket, pty) puts
+// QEMU's Ctrl-A escape keys in front of the input. Booleans are normalised to
+// "on"/"off". Throws keel::Error starting with "-chardev ARG: " naming what is
+// wrong and what is valid.
 ChardevSpec parse_chardev_option(std::string_view arg);
 
-// -serial stdio | null | none | file:PATH | unix:PATH[,server=on,wait=off]
-//         | tcp:[HOST]:PORT[,server=on,wait=off] | chardev:ID
+// -serial stdio | null | none | pty | file:PATH | unix:PATH[,server=on,wait=off]
+//         | tcp:[HOST]:PORT[,server=on,wait=off] | chardev:ID | mon:DEV
 // chardev:ID gives backend "alias" with options {"target": ID}; none gives
-// backend "none" (opened as null). unix:/tcp: give backend "socket".
+// backend "none" (opened as null). unix:/tcp: give backend "socket". mon:DEV
+// is DEV (stdio, pty, unix:, tcp:) with {"mux": "on"}.
 ChardevSpec parse_serial_option(std::string_view arg, std::string id);
 
 // Open a backend: null, none, stdio, file, socket (server=on; wait=on, the
-// QEMU default for servers, blocks here until the first client connects).
+// QEMU default for servers, blocks here until the first client connects), pty
+// (prints "char device redirected to /dev/pts/N (label ID)" on stderr).
 // Input sources attach to loop's context. Throws keel::Error located at
 // spec.loc (when valid) for bad options, unbindable sockets, unopenable files.
 std::unique_ptr<KeelChardev> open_chardev(const ChardevSpec &spec, MainLoop &loop);
+
+// What Ctrl-A x on a multiplexed chardev does after printing "keel: terminated":
+// the kernel installs a clean shutdown request (exit status 0). Called on the
+// main loop thread holding big_lock(). Until one is installed, keel stops as on
+// SIGTERM. Thread-safe; fn == nullptr restores that default.
+void set_console_quit(std::function<void()> fn);
 
 } // namespace keel

@@ -227,13 +227,16 @@ Boot:
   -dtb FILE                use this device tree instead of the generated one
 
 Character devices:
-  -nographic               no graphics; serial0 on stdio (the default when no
-                           -serial is given: keel has no display)
-  -serial DEV              next serial port: stdio, null, none, file:PATH,
-                           unix:PATH[,server=on,wait=off],
-                           tcp:[HOST]:PORT[,server=on,wait=off], chardev:ID
+  -nographic               no graphics; serial0 on mon:stdio (C-a h for
+                           help, C-a x quits); without -nographic and
+                           -serial, serial0 is on plain stdio
+  -serial DEV              next serial port: stdio, null, none, pty,
+                           file:PATH, unix:PATH[,server=on,wait=off],
+                           tcp:[HOST]:PORT[,server=on,wait=off], chardev:ID,
+                           mon:DEV (DEV with the C-a keys)
   -chardev BACKEND,id=ID[,OPTIONS]
-                           a named backend (null, stdio, file, socket)
+                           a named backend (null, stdio, file, socket, pty;
+                           mux=on adds the C-a keys)
 
 Logging:
   -d ITEM[,ITEM...]        enable log categories (-d help lists them)

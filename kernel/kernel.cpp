@@ -19,10 +19,13 @@ Kernel::Kernel()
 {
     timers_ = std::make_unique<TimerManager>(vclock_, loop_);
     registry_ = std::make_unique<Registry>(kernel_services());
+    // Ctrl-A x on a multiplexed console: a shutdown with status 0, as QEMU's "QEMU: Terminated".
+    set_console_quit([this] { request(KEEL_SYSTEM_SHUTDOWN, 0); });
 }
 
 Kernel::~Kernel()
 {
+    set_console_quit(nullptr);
     {
         std::lock_guard<std::recursive_mutex> g(big_lock());
         machine_.reset();

@@ -309,7 +309,7 @@ int run(const std::vector<std::string> &args)
         for (const auto *list : {&spec.chardevs, &cmd_chardevs})
             for (const auto &c : *list)
                 taken = taken || c.id == "serial0" || c.backend == "stdio";
-        if (!taken) serial.push_back("stdio");
+        if (!taken) serial.push_back(cfg.nographic ? "mon:stdio" : "stdio");
     }
     for (size_t i = 0; i < serial.size(); ++i)
         if (serial[i] != "none")
