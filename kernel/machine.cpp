@@ -458,6 +458,7 @@ std::string Machine::describe()
     out << "machine '" << spec_.name << "' from " << spec_.file << "\n";
     if (!spec_.description.empty()) out << "  description: " << spec_.description << "\n";
     out << "  accel: " << (spec_.accel.empty() ? "(default)" : spec_.accel) << "\n";
+    if (!spec_.board.empty()) out << "  board: " << spec_.board << "\n";
     if (spec_.cpus) out << "  cpus: " << spec_.cpus->count << " x " << spec_.cpus->type << "\n";
     for (const auto &[name, why] : left_out_)
         out << "  " << name << ": left out: " << why << "\n";

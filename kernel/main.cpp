@@ -176,11 +176,11 @@ BootPlan plan_boot(const RunConfig &cfg, const MachineSpec &spec, bool dry_run)
         plan.images.push_back(read(cfg.kernel, ram.value_or(0)));
         plan.entry = plan.images[0].entry;
     } else if (bios == "default") {
-        // No board ships firmware yet (OpenSBI comes with the virt board).
+        // Default firmware is a board module's business; a manifest without one has none.
         if (!dry_run)
             throw Error("machine '" + spec.name +
-                        "' has no default firmware yet; run a bare-metal program with "
-                        "-bios none -kernel FILE");
+                        "' has no default firmware (its manifest names no board module); run a "
+                        "bare-metal program with -bios none -kernel FILE, or give -bios FILE");
         if (!cfg.kernel.empty()) plan.images.push_back(read(cfg.kernel, ram.value_or(0)));
     } else {
         plan.images.push_back(read(bios, ram.value_or(0)));

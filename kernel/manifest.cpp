@@ -42,8 +42,8 @@ const std::vector<std::string> kCpuKeys = {"type", "count", "properties"};
 const std::vector<std::string> kMemoryKeys = {"name", "base", "size", "kind"};
 const std::vector<std::string> kMemoryKinds = {"ram", "rom"};
 const std::vector<std::string> kRegKeys = {"base", "size"};
-const std::vector<std::string> kChardevBackends = {"null", "stdio", "file", "socket"};
-const std::vector<std::string> kChardevBoolOptions = {"server", "wait", "append", "signal"};
+const std::vector<std::string> kChardevBackends = {"null", "stdio", "file", "socket", "pty"};
+const std::vector<std::string> kChardevBoolOptions = {"server", "wait", "append", "signal", "mux"};
 
 // ---- a YAML tree that remembers file:line:col for every node ----
 //
@@ -1283,7 +1283,8 @@ const char *kIntPattern = "^[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0
 const char *kSizePattern =
     "^(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*([kKmMgGtTpPeE]([iI]?[bB])?)?)$";
 const char *kNamePattern = "^[a-z][a-z0-9_-]*$";
-const char *kIrqPattern = "^[a-z][a-z0-9_-]*\\.([0-9]+|[a-z][a-z0-9_-]*(\\[[0-9]+\\])?)$";
+const char *kIrqPattern =
+    "^([a-z][a-z0-9_-]*\\.([0-9]+|[a-z][a-z0-9_-]*(\\[[0-9]+\\])?)|cpu\\*\\.[a-z][a-z0-9_-]*)$";
 
 // "[Tt][Rr][Uu][Ee]": JSON Schema regexes have no case-insensitive flag.
 std::string any_case(const std::string &w)
@@ -1425,6 +1426,31 @@ std::string manifest_json_schema(const SchemaProvider &types)
             .set("pattern", Json::str("^@[A-Za-z_.$][A-Za-z0-9_.$]*$"))
             .set("description", Json::str("@NAME: the address of ELF symbol NAME of the loaded image"));
     defs.set("reg-entry", any_of({ref("uint"), reg_obj, reg_symbol}));
+    Json string_or_list = any_of({Json::object().set("type", Json::str("string")),
+                                  Json::object()
+                                      .set("type", Json::str("array"))
+                                      .set("items", Json::object().set("type", Json::str("string")))});
+    Json cell = any_of({Json::object().set("type", Json::str("integer")).set("minimum", Json::num(0)),
+                        Json::object().set("type", Json::str("string"))});
+    defs.set(
+        "fdt-properties",
+        Json::object()
+            .set("type", Json::str("object"))
+            .set("description", Json::str("device-tree properties to add or replace: a number or list of "
+                                          "numbers (cells), a string or list of strings, true (empty), "
+                                          "false (remove)"))
+            .set("additionalProperties",
+                 any_of({cell, Json::object().set("type", Json::str("boolean")),
+                         Json::object().set("type", Json::str("array")).set("items", cell)})));
+    defs.set("fdt-node",
+             any_of({Json::object()
+                         .set("type", Json::str("object"))
+                         .set("properties", Json::object()
+                                                .set("node", Json::object().set("type", Json::str("string")))
+                                                .set("compatible", string_or_list)
+                                                .set("properties", ref("fdt-properties")))
+                         .set("additionalProperties", Json::boolean(false)),
+                     Json::object().set("const", Json::boolean(false))}));
     // `type` is not required: a file that includes a board may change a
     // device's properties without repeating its type.
     defs.set("device",
@@ -1448,7 +1474,8 @@ std::string manifest_json_schema(const SchemaProvider &types)
                                               .set("propertyNames",
                                                    Json::object().set("pattern", Json::str(kNamePattern)))
                                               .set("additionalProperties", ref("irq-list")))
-                          .set("properties", Json::object().set("type", Json::str("object"))))
+                          .set("properties", Json::object().set("type", Json::str("object")))
+                          .set("fdt", ref("fdt-node")))
                  .set("additionalProperties", Json::boolean(false))
                  .set("allOf", per_type(ts, true)));
 
@@ -1465,6 +1492,17 @@ std::string manifest_json_schema(const SchemaProvider &types)
     props.set("accel", Json::object()
                            .set("type", Json::str("string"))
                            .set("description", Json::str("execution engine (tcg, tci)")));
+    props.set("board",
+              Json::object()
+                  .set("type", Json::str("string"))
+                  .set("description", Json::str("board module that boots the machine (riscv-generic)")));
+    props.set("fdt", Json::object()
+                         .set("type", Json::str("object"))
+                         .set("properties", Json::object()
+                                                .set("model", Json::object().set("type", Json::str("string")))
+                                                .set("compatible", string_or_list)
+                                                .set("properties", ref("fdt-properties")))
+                         .set("additionalProperties", Json::boolean(false)));
     props.set("cpus",
               Json::object()
                   .set("type", Json::str("object"))
