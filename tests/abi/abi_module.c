@@ -84,9 +84,46 @@ static const KeelAccelTypeInfo abi_accel = {sizeof(KeelAccelTypeInfo),
                                             {0}};
 #endif
 
+#if defined(ABI_CASE_board_good) || defined(ABI_CASE_board_no_arch) || defined(ABI_CASE_board_no_boot)
+#define ABI_BOARD 1
+static void *abi_board_create(KeelMachine *m, const KeelBootOptions *o, KeelError *err)
+{
+    (void)m;
+    (void)o;
+    keel_services->error_set(err, "the abi board boots nothing");
+    return NULL;
+}
+static int abi_board_boot(KeelMachine *m, void *state, KeelError *err)
+{
+    (void)m;
+    (void)state;
+    (void)err;
+    return KEEL_OK;
+}
+static const KeelMachineOps abi_board_ops = {sizeof(KeelMachineOps), abi_board_create,
+#if defined(ABI_CASE_board_no_boot)
+                                             NULL,
+#else
+                                             abi_board_boot,
+#endif
+                                             NULL};
+static const KeelMachineTypeInfo abi_board = {sizeof(KeelMachineTypeInfo),
+                                              "abi-board",
+                                              "ABI test board",
+#if defined(ABI_CASE_board_no_arch)
+                                              NULL,
+#else
+                                              "riscv",
+#endif
+                                              &abi_board_ops,
+                                              {0}};
+#endif
+
 static int abi_init(KeelRegistrar *reg, KeelError *err)
 {
-#if defined(ABI_ACCEL)
+#if defined(ABI_BOARD)
+    return reg->register_machine(reg, &abi_board, err);
+#elif defined(ABI_ACCEL)
     if (reg->register_accel(reg, &abi_accel, err) != KEEL_OK) return KEEL_ERR;
 #if defined(ABI_CASE_accel_dup)
     if (reg->register_accel(reg, &abi_accel, err) != KEEL_OK) return KEEL_ERR;
@@ -102,7 +139,9 @@ static int abi_init(KeelRegistrar *reg, KeelError *err)
 #endif
 }
 
-#if defined(ABI_ACCEL)
+#if defined(ABI_BOARD)
+KEEL_MODULE("abi", KEEL_MODULE_MACHINE, "1.2.3", "ABI test board module", "MIT", abi_init)
+#elif defined(ABI_ACCEL)
 KEEL_MODULE("abi", KEEL_MODULE_ACCEL, "1.2.3", "ABI test accelerator module", "MIT", abi_init)
 #elif defined(ABI_CASE_good) || defined(ABI_CASE_dup_a) || defined(ABI_CASE_dup_b) || \
     defined(ABI_CASE_init_fails) || defined(ABI_CASE_bad_default)

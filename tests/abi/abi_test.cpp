@@ -257,6 +257,48 @@ TEST_CASE("broken accelerator descriptors are refused with a clear message", "[a
                       "unknown accelerator 'tci' (no accelerator module is installed)");
 }
 
+std::string board_mod(const std::string &name)
+{
+    return std::string(ABI_MODULE_DIR) + "/libkeel-machine-" + name + ".so";
+}
+
+TEST_CASE("a board module registers its board", "[abi][board]")
+{
+    Registry reg(kernel().services());
+    std::string err;
+    REQUIRE(reg.load_module(board_mod("abi-board-good"), err));
+    const BoardRecord *b = reg.find_board("abi-board");
+    REQUIRE(b);
+    REQUIRE(b->info != nullptr);
+    CHECK(std::string(b->info->arch) == "riscv");
+    CHECK(b->description == "ABI test board");
+    CHECK(b->module->kind == "machine");
+    CHECK(b->module->boards == std::vector<std::string>{"abi-board"});
+    CHECK(&reg.require_board("abi-board") == b);
+    CHECK_THROWS_WITH(reg.require_board("abi-bord"),
+                      "unknown board 'abi-bord' (did you mean 'abi-board'?) (available: abi-board)");
+}
+
+TEST_CASE("broken board descriptors are refused with a clear message", "[abi][board]")
+{
+    auto refuse = [](const std::string &name) {
+        Registry reg(kernel().services());
+        std::string err;
+        CHECK_FALSE(reg.load_module(board_mod(name), err));
+        CHECK(reg.board_names().empty());
+        return err;
+    };
+    CHECK(refuse("abi-board-no-arch") ==
+          board_mod("abi-board-no-arch") + ": module 'abi' failed to initialise: board 'abi-board' names no "
+                                           "CPU architecture");
+    CHECK(refuse("abi-board-no-boot") ==
+          board_mod("abi-board-no-boot") + ": module 'abi' failed to initialise: board 'abi-board' lacks an "
+                                           "ops table with create() and boot()");
+    Registry none(kernel().services());
+    CHECK_THROWS_WITH(none.require_board("riscv-generic"),
+                      "unknown board 'riscv-generic' (no board module is installed)");
+}
+
 TEST_CASE("the module index lists accelerators, asking for one loads its module", "[abi][accel][index]")
 {
     TempDir d;
