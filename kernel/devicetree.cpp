@@ -198,25 +198,83 @@ void run_hook(int (*hook)(KeelObject *, void *, KeelFdt *, KeelError *), KeelObj
                                         : "no reason given"));
 }
 
+// Where the manifest wired output `index` of group `group` of `o`.
+Location wiring_loc(const KeelObject &o, const std::string &group, size_t index)
+{
+    if (!o.spec) return {};
+    const std::vector<IrqRef> *refs = &o.spec->irq;
+    if (!group.empty()) {
+        auto it = o.spec->irq_out.find(group);
+        if (it == o.spec->irq_out.end()) return o.spec->loc;
+        refs = &it->second;
+    }
+    return index < refs->size() ? (*refs)[index].loc : o.spec->loc;
+}
+
 // Where `o`'s output lines go, as (phandle, specifier cells) per wired line
-// whose target is described in the tree.
+// whose target is described in the tree. Groups are interleaved by line
+// index (msi0, mti0, msi1, mti1, ...): per hart, as QEMU lists a CLINT's lines.
 std::vector<std::pair<uint32_t, std::vector<uint32_t>>> interrupt_targets(FdtBuilder &b, KeelObject &o)
 {
     std::vector<std::pair<uint32_t, std::vector<uint32_t>>> out;
+    size_t most = 0;
     for (const auto &g : o.outputs)
-        for (const auto &line : g.lines) {
-            if (!line->target) continue;
-            KeelObject *t = line->target->owner;
+        most = std::max(most, g.lines.size());
+    for (size_t i = 0; i < most; ++i)
+        for (const auto &g : o.outputs) {
+            if (i >= g.lines.size() || !g.lines[i]->target) continue;
+            const KeelIrqLine &line = *g.lines[i];
+            KeelObject *t = line.target->owner;
             const KeelFdtInfo *ti = t ? fdt_info(*t) : nullptr;
             if (!ti || !b.is_intc(t)) continue;
-            uint32_t cells[4] = {line->target_index, 0, 0, 0};
+            uint32_t cells[4] = {line.target_index, 0, 0, 0};
             unsigned n = 1;
             if (ti->irq_specifier)
-                n = ti->irq_specifier(t, t->state, line->target->name.c_str(), line->target_index, cells);
-            if (n == 0) continue;
+                n = ti->irq_specifier(t, t->state, line.target->name.c_str(), line.target_index, cells);
+            if (n == 0)
+                throw Error(wiring_loc(o, g.name, i),
+                            strprintf("device '%s' is wired to input %u of '%s' (%s), which that type cannot "
+                                      "describe in the device tree (not an interrupt source it has)",
+                                      o.name.c_str(), line.target_index, t->name.c_str(),
+                                      t->type->name.c_str()));
             out.emplace_back(b.phandle(t), std::vector<uint32_t>(cells, cells + std::min(n, 4u)));
         }
     return out;
+}
+
+// A type may describe more than its registers (the board's slot); those
+// ranges must not overlap either, or the guest would see two devices claim
+// one address.
+void check_described_ranges(const std::vector<std::pair<KeelObject *, std::string>> &devices)
+{
+    struct Range {
+        const KeelObject *o;
+        size_t window;
+        uint64_t base, size;
+    };
+    std::vector<Range> ranges;
+    for (const auto &[o, path] : devices) {
+        const KeelFdtInfo *fi = fdt_info(*o);
+        for (size_t i = 0; i < o->windows.size(); ++i)
+            ranges.push_back(
+                {o, i, o->windows[i].base, fi->reg_size ? fi->reg_size : o->windows[i].region->size()});
+    }
+    for (size_t i = 0; i < ranges.size(); ++i)
+        for (size_t j = 0; j < i; ++j) {
+            const Range &a = ranges[i], &c = ranges[j];
+            if (a.o == c.o || a.base > c.base + (c.size - 1) || c.base > a.base + (a.size - 1)) continue;
+            auto where = [](const Range &r) {
+                return r.o->spec && r.window < r.o->spec->reg.size() ? r.o->spec->reg[r.window].loc
+                                                                     : Location{};
+            };
+            throw Error(where(a),
+                        strprintf("device '%s' is described in the device tree as %s-%s (its type's slot "
+                                  "size), which overlaps device '%s' %s-%s (at %s); move one of them",
+                                  a.o->name.c_str(), format_hex(a.base).c_str(),
+                                  format_hex(a.base + a.size - 1).c_str(), c.o->name.c_str(),
+                                  format_hex(c.base).c_str(), format_hex(c.base + c.size - 1).c_str(),
+                                  where(c).str().c_str()));
+        }
 }
 
 bool to_cpu(const KeelObject &o)
@@ -377,6 +435,7 @@ std::vector<uint8_t> generate_fdt(Machine &m, const FdtChosen &chosen)
         if (fi->flags & KEEL_FDT_INTERRUPT_CONTROLLER) b.set_intc_node(&o, path);
         devices.emplace_back(&o, path);
     }
+    check_described_ranges(devices);
     for (auto &[op, path] : devices) {
         KeelObject &o = *op;
         const KeelFdtInfo *fi = fdt_info(o);

@@ -27,6 +27,13 @@ class Error : public std::runtime_error
   public:
     explicit Error(const std::string &msg) : std::runtime_error(msg) {}
     Error(const Location &loc, const std::string &msg);
+    // A message that already starts with its location (one carried through a KeelError).
+    static Error prelocated(const std::string &msg)
+    {
+        Error e(msg);
+        e.located_ = true;
+        return e;
+    }
     // Whether what() starts with a location ("file:line:col: ").
     bool located() const { return located_; }
 
@@ -45,4 +52,5 @@ std::string vstrprintf(const char *fmt, va_list ap);
 struct KeelError {
     bool is_set = false;
     std::string message;
+    bool located = false; // message starts with "file:line:col: " (a manifest mistake found by a service)
 };

@@ -12,6 +12,7 @@
 #include <keel/common.h>
 
 #include "cli.h"
+#include "devicetree.h"
 #include "error.h"
 #include "kernel.h"
 #include "loader.h"
@@ -349,6 +350,7 @@ int run(const std::vector<std::string> &args)
         });
     Machine *m = machine.get();
     m->set_symbols(symbols_of(boot));
+    if (!cfg.dtb.empty()) load_fdt_file(cfg.dtb, {}); // a bad -dtb stops keel before anything is built
     m->set_dtb_file(cfg.dtb);
     k.set_machine(std::move(machine));
     {
@@ -378,8 +380,10 @@ int run(const std::vector<std::string> &args)
     }
     auto board_boot = [&] {
         KeelError err;
-        if (bops->boot(m->handle(), board.state, &err) != KEEL_OK)
+        if (bops->boot(m->handle(), board.state, &err) != KEEL_OK) {
+            if (err.located) throw Error::prelocated(err.message); // a manifest mistake: its place first
             throw Error("board '" + board.record->name + "': " + (err.is_set ? err.message : "boot failed"));
+        }
     };
     if (!cfg.dumpdtb.empty() && !cfg.dry_run) {
         // QEMU's dumpdtb: the tree exactly as the guest would get it, then exit.
@@ -389,7 +393,11 @@ int run(const std::vector<std::string> &args)
         }
         if (m->fdt_blob().empty())
             throw Error("-machine dumpdtb: board '" + board.record->name + "' made no device tree");
-        write_file(cfg.dumpdtb, m->fdt_blob());
+        try {
+            write_file(cfg.dumpdtb, m->fdt_blob());
+        } catch (const Error &e) {
+            throw Error(std::string("-machine dumpdtb: ") + e.what());
+        }
         return 0;
     }
     if (cfg.dry_run) {

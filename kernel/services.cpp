@@ -441,7 +441,9 @@ int svc_fdt_build(KeelMachine *km, const KeelFdtChosen *chosen, const void **blo
     try {
         m->fdt_blob() = m->dtb_file().empty() ? generate_fdt(*m, c) : load_fdt_file(m->dtb_file(), c);
     } catch (const Error &e) {
-        return set_err(err, e.what()), KEEL_ERR;
+        set_err(err, e.what());
+        if (err) err->located = e.located();
+        return KEEL_ERR;
     }
     *blob = m->fdt_blob().data();
     *size = m->fdt_blob().size();

@@ -138,9 +138,11 @@ std::string format_hex(uint64_t v, int width)
     return strprintf("0x%0*llx", width, static_cast<unsigned long long>(v));
 }
 
+// Optimal string alignment distance: insertions, deletions, substitutions and
+// swaps of two neighbouring letters ("modle" is one edit from "model").
 size_t edit_distance(std::string_view a, std::string_view b)
 {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    std::vector<size_t> prev2(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j)
         prev[j] = j;
     for (size_t i = 1; i <= a.size(); ++i) {
@@ -148,7 +150,10 @@ size_t edit_distance(std::string_view a, std::string_view b)
         for (size_t j = 1; j <= b.size(); ++j) {
             size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
             cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                cur[j] = std::min(cur[j], prev2[j - 2] + 1);
         }
+        std::swap(prev2, prev);
         std::swap(prev, cur);
     }
     return prev[b.size()];

@@ -338,7 +338,18 @@ static int plic_fdt_populate(KeelObject *dev, void *state, KeelFdt *fdt, KeelErr
     return k->fdt_prop_u32(fdt, "#address-cells", 0);
 }
 
-/* Input N (source N) is described by one cell, N: the default specifier. */
+/* Source N is described by one cell, N; input 0 stands for "no interrupt" and is no source. */
+static unsigned plic_irq_specifier(KeelObject *dev, void *state, const char *group, unsigned index,
+                                   uint32_t cells[4])
+{
+    (void)dev;
+    (void)state;
+    (void)group;
+    if (index == 0) return 0;
+    cells[0] = index;
+    return 1;
+}
+
 static const char *const plic_compatible[] = {"sifive,plic-1.0.0", "riscv,plic0", NULL};
 
 static const KeelFdtInfo plic_fdt = {
@@ -348,6 +359,7 @@ static const KeelFdtInfo plic_fdt = {
     .flags = KEEL_FDT_INTERRUPT_CONTROLLER,
     .interrupt_cells = 1,
     .populate = plic_fdt_populate,
+    .irq_specifier = plic_irq_specifier,
 };
 
 static const KeelDeviceTypeInfo plic_type = {
