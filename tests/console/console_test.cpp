@@ -19,94 +19,16 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../support/chardev_helpers.h"
 #include "chardev.h"
 #include "error.h"
 
 using namespace keel;
+using namespace keel::test;
 using namespace std::chrono_literals;
 
 namespace
 {
-
-// A UART-like front end: a receive budget (0 = "FIFO full") and a record of
-// what arrived. Callbacks come from the loop thread.
-struct Frontend {
-    std::mutex m;
-    std::condition_variable cv;
-    std::string got;
-    std::vector<KeelChardevEvent> events;
-    size_t budget = SIZE_MAX;
-    KeelChardevHandlers h{sizeof(KeelChardevHandlers), can_receive, receive, event, {}};
-
-    static size_t can_receive(void *o)
-    {
-        auto *f = static_cast<Frontend *>(o);
-        std::lock_guard<std::mutex> g(f->m);
-        return f->budget;
-    }
-    static void receive(void *o, const uint8_t *buf, size_t len)
-    {
-        auto *f = static_cast<Frontend *>(o);
-        std::lock_guard<std::mutex> g(f->m);
-        if (f->budget != SIZE_MAX) f->budget -= len;
-        f->got.append(reinterpret_cast<const char *>(buf), len);
-        f->cv.notify_all();
-    }
-    static void event(void *o, KeelChardevEvent ev)
-    {
-        auto *f = static_cast<Frontend *>(o);
-        std::lock_guard<std::mutex> g(f->m);
-        f->events.push_back(ev);
-        f->cv.notify_all();
-    }
-    template <class Pred> bool wait(Pred p)
-    {
-        std::unique_lock<std::mutex> g(m);
-        return cv.wait_for(g, 5s, p);
-    }
-    bool wait_got(const std::string &s)
-    {
-        return wait([&] { return got.size() >= s.size(); }) && got == s;
-    }
-    bool has_event(KeelChardevEvent ev)
-    {
-        return wait([&] { return std::find(events.begin(), events.end(), ev) != events.end(); });
-    }
-    void set_budget(size_t b)
-    {
-        std::lock_guard<std::mutex> g(m);
-        budget = b;
-    }
-    std::string snapshot()
-    {
-        std::lock_guard<std::mutex> g(m);
-        return got;
-    }
-};
-
-struct TmpDir {
-    std::string path;
-    TmpDir()
-    {
-        char tmpl[] = "/tmp/keel-console-XXXXXX";
-        REQUIRE(mkdtemp(tmpl));
-        path = tmpl;
-    }
-    ~TmpDir() { std::filesystem::remove_all(path); }
-};
-
-int connect_unix(const std::string &path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-    if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 void put(int fd, const std::string &s)
 {
@@ -141,21 +63,6 @@ std::string read_for(int fd, int ms)
         out.append(buf, size_t(r));
     }
     return out;
-}
-
-size_t write_str(KeelChardev &c, const std::string &s)
-{
-    return c.write(reinterpret_cast<const uint8_t *>(s.data()), s.size());
-}
-
-std::string error_of(const std::function<void()> &fn)
-{
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 // A multiplexed unix-socket chardev with a connected client: the socket is

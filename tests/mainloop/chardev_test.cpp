@@ -22,110 +22,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../support/chardev_helpers.h"
 #include "chardev.h"
 
 using namespace keel;
+using namespace keel::test;
 using namespace std::chrono_literals;
 
 namespace
 {
-
-struct TmpDir {
-    std::string path;
-    TmpDir()
-    {
-        char tmpl[] = "/tmp/keel-chardev-XXXXXX";
-        REQUIRE(mkdtemp(tmpl));
-        path = tmpl;
-    }
-    ~TmpDir() { std::filesystem::remove_all(path); }
-    std::string operator/(const std::string &name) const { return path + "/" + name; }
-};
-
-// A front end like a UART's: a receive budget it can shrink to 0, and a
-// record of what arrived. Callbacks come from the loop thread.
-struct Frontend {
-    std::mutex m;
-    std::condition_variable cv;
-    std::string got;
-    std::vector<KeelChardevEvent> events;
-    size_t budget = SIZE_MAX;
-    size_t can_calls = 0;
-    size_t last_room = 0;
-    bool overrun = false;      // receive() got more than can_receive() allowed
-    bool lock_missing = false; // a callback ran without the big lock
-    KeelChardevHandlers h{sizeof(KeelChardevHandlers), can_receive, receive, event, {}};
-
-    static bool holds_big_lock()
-    {
-        // try_lock from another thread fails iff somebody (this thread) holds it.
-        bool got = false;
-        std::thread t([&] {
-            got = big_lock().try_lock();
-            if (got) big_lock().unlock();
-        });
-        t.join();
-        return !got;
-    }
-    static size_t can_receive(void *o)
-    {
-        auto *f = static_cast<Frontend *>(o);
-        std::lock_guard<std::mutex> g(f->m);
-        ++f->can_calls;
-        f->last_room = f->budget;
-        f->cv.notify_all();
-        return f->budget;
-    }
-    static void receive(void *o, const uint8_t *buf, size_t len)
-    {
-        auto *f = static_cast<Frontend *>(o);
-        std::lock_guard<std::mutex> g(f->m);
-        if (len > f->last_room || len == 0) f->overrun = true;
-        if (f->budget != SIZE_MAX) f->budget -= len;
-        f->got.append(reinterpret_cast<const char *>(buf), len);
-        f->cv.notify_all();
-    }
-    static void event(void *o, KeelChardevEvent ev)
-    {
-        auto *f = static_cast<Frontend *>(o);
-        bool locked = holds_big_lock();
-        std::lock_guard<std::mutex> g(f->m);
-        if (!locked) f->lock_missing = true;
-        f->events.push_back(ev);
-        f->cv.notify_all();
-    }
-    template <class Pred> bool wait(Pred p)
-    {
-        std::unique_lock<std::mutex> g(m);
-        return cv.wait_for(g, 5s, p);
-    }
-    bool wait_got(const std::string &s)
-    {
-        return wait([&] { return got.size() >= s.size(); }) && got == s;
-    }
-    bool wait_events(size_t n)
-    {
-        return wait([&] { return events.size() >= n; });
-    }
-    void set_budget(size_t b)
-    {
-        std::lock_guard<std::mutex> g(m);
-        budget = b;
-    }
-};
-
-int connect_unix(const std::string &path)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-    if (connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 int connect_tcp(int port)
 {
@@ -167,25 +72,10 @@ std::string read_n(int fd, size_t n, int timeout_ms = 5000)
     return out;
 }
 
-size_t write_str(KeelChardev &c, const std::string &s)
-{
-    return c.write(reinterpret_cast<const uint8_t *>(s.data()), s.size());
-}
-
 std::string slurp(const std::string &path)
 {
     std::ifstream f(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-std::string error_of(const std::function<void()> &fn)
-{
-    try {
-        fn();
-    } catch (const Error &e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 } // namespace
