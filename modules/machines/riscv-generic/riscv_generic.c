@@ -77,24 +77,23 @@ static int read_file(const char *path, uint8_t **data, size_t *size, KeelError *
     }
     size_t cap = 1 << 20, n = 0;
     uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
+    const char *why = NULL;
+    while (buf) {
         n += fread(buf + n, 1, cap - n, f);
         if (n < cap) break;
         uint8_t *bigger = realloc(buf, cap * 2);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
+        if (!bigger) break;
         buf = bigger;
         cap *= 2;
     }
-    int failed = ferror(f);
+    if (!buf || n == cap)
+        why = "out of memory";
+    else if (ferror(f))
+        why = "read error";
     fclose(f);
-    if (!buf || failed) {
+    if (why) {
         free(buf);
-        keel_services->error_set(err, "%s: cannot read: %s", path, buf ? "read error" : "out of memory");
+        keel_services->error_set(err, "%s: cannot read: %s", path, why);
         return KEEL_ERR;
     }
     *data = buf;
@@ -122,8 +121,7 @@ static void *board_create(KeelMachine *m, const KeelBootOptions *o, KeelError *e
         b->bios = k->image_read(m, bios, b->ram_base, &bi, err);
         if (!b->bios) {
             if (!o->bios) {
-                KeelError *e = err;
-                k->error_set(e,
+                k->error_set(err,
                              "no firmware: the default %s is missing (install Debian's opensbi package, or "
                              "give -bios FILE, or -bios none -kernel FILE)",
                              DEFAULT_BIOS);
