@@ -51,15 +51,21 @@ void list_machines()
 {
     std::printf("Supported machines are (manifests in %s):\n", join(config_dirs(), ", ").c_str());
     std::vector<std::string> names;
-    for (const auto &d : config_dirs()) {
-        DIR *dp = ::opendir(d.c_str());
-        if (!dp) continue;
+    // Manifests in each directory and in its subdirectories one level down (examples/dual-uart).
+    auto scan = [&](const std::string &dir, const std::string &prefix, auto &&self) -> void {
+        DIR *dp = ::opendir(dir.c_str());
+        if (!dp) return;
         while (dirent *e = ::readdir(dp)) {
             std::string n = e->d_name;
-            if (n.size() > 5 && n.substr(n.size() - 5) == ".yaml") names.push_back(n.substr(0, n.size() - 5));
+            if (n.size() > 5 && n.substr(n.size() - 5) == ".yaml")
+                names.push_back(prefix + n.substr(0, n.size() - 5));
+            else if (prefix.empty() && e->d_type == DT_DIR && n[0] != '.')
+                self(dir + "/" + n, n + "/", self);
         }
         ::closedir(dp);
-    }
+    };
+    for (const auto &d : config_dirs())
+        scan(d, "", scan);
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
     for (const auto &n : names)

@@ -1024,10 +1024,11 @@ std::string find_manifest(const std::string &name, const std::vector<std::string
     std::error_code ec;
     if (name.empty()) return {};
     if (looks_like_path(name) && fs::is_regular_file(name, ec)) return name;
-    if (name.find('/') != std::string::npos) return {};
+    // A relative name with '/' that is not a file here may be one under the configs: examples/dual-uart.
+    if (name.front() == '/' || name.find("..") != std::string::npos) return {};
     for (const auto &d : search_dirs) {
         for (const char *ext : {"", ".yaml", ".yml"}) {
-            if (!*ext && !looks_like_path(name)) continue;
+            if (!*ext && name.find('.') == std::string::npos) continue;
             fs::path p = fs::path(d) / (name + ext);
             if (fs::is_regular_file(p, ec)) return p.string();
         }
