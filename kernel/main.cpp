@@ -213,11 +213,20 @@ SymbolTable symbols_of(const BootPlan &plan)
 }
 
 // A manifest's `board:` module: checked against the CPUs, given the boot options.
+// Its state is destroyed however the run ends (dumpdtb, an error, the guest).
 struct Board {
     const BoardRecord *record = nullptr;
+    KeelMachine *machine = nullptr;
     void *state = nullptr;
-    std::string bios, kernel, initrd, append;
     KeelBootOptions opts{};
+
+    Board() = default;
+    Board(const Board &) = delete;
+    Board &operator=(const Board &) = delete;
+    ~Board()
+    {
+        if (state && record->info->ops->destroy) record->info->ops->destroy(machine, state);
+    }
 };
 
 const BoardRecord &choose_board(Registry &reg, const MachineSpec &spec)
@@ -379,6 +388,7 @@ int run(const std::vector<std::string> &args)
         board.opts.append = cfg.append ? cfg.append->c_str() : nullptr;
         KeelError err;
         std::lock_guard<std::recursive_mutex> g(big_lock());
+        board.machine = m->handle();
         board.state = bops->create(m->handle(), &board.opts, &err);
         if (!board.state)
             throw Error("board '" + board.record->name +
@@ -414,11 +424,7 @@ int run(const std::vector<std::string> &args)
         if (boot.entry) std::printf("entry: %s\n", format_hex(*boot.entry).c_str());
         return 0;
     }
-    if (bops) {
-        int rc = k.run(*accel, board_boot);
-        if (bops->destroy) bops->destroy(m->handle(), board.state);
-        return rc;
-    }
+    if (bops) return k.run(*accel, board_boot);
     return k.run(*accel, [&] {
         for (const auto &img : boot.images)
             load_guest_image(img, m->system_memory(), m->spec().name, Machine::kOverlayPriority);
