@@ -7,6 +7,7 @@
 
 #include <keel/services.h>
 
+#include "block.h"
 #include "devicetree.h"
 #include "error.h"
 #include "kernel.h"
@@ -501,6 +502,23 @@ const KeelServices kServices = {
     svc_image_write,
     svc_image_free,
     svc_fdt_build,
+    block_file_pread,
+    block_file_pwrite,
+    block_file_flush,
+    block_file_length,
+    block_file_truncate,
+    block_file_discard,
+    block_file_name,
+    block_node_preadv,
+    block_node_length,
+    drive_preadv,
+    drive_pwritev,
+    drive_flush,
+    drive_discard,
+    drive_write_zeroes,
+    drive_length,
+    drive_read_only,
+    drive_id,
 };
 
 } // namespace

@@ -652,12 +652,31 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
+    // Block layer: not faked yet.
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),
                                        &FakeAccess::services,
                                        FakeAccess::register_device,
                                        FakeAccess::register_accel,
+                                       nullptr,
                                        nullptr,
                                        {}};
 

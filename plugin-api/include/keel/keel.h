@@ -4,6 +4,7 @@
 #define KEEL_KEEL_H
 
 #include <keel/accel.h>
+#include <keel/block.h>
 #include <keel/chardev.h>
 #include <keel/clock.h>
 #include <keel/common.h>

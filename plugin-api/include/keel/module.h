@@ -4,6 +4,7 @@
 #define KEEL_MODULE_H
 
 #include <keel/accel.h>
+#include <keel/block.h>
 #include <keel/common.h>
 #include <keel/device.h>
 #include <keel/machine.h>
@@ -61,6 +62,7 @@ typedef struct KeelModuleInfo {
  *   not parse.
  * @register_accel: register an accelerator (keel/accel.h).
  * @register_machine: register a board (keel/machine.h). Since: ABI 1.1
+ * @register_block_driver: register a disk image format (keel/block.h). Since: ABI 1.1
  * Since: ABI 1.0
  */
 struct KeelRegistrar {
@@ -68,9 +70,9 @@ struct KeelRegistrar {
     const KeelServices *services;
     int (*register_device)(KeelRegistrar *reg, const KeelDeviceTypeInfo *type, KeelError *err);
     int (*register_accel)(KeelRegistrar *reg, const KeelAccelTypeInfo *type, KeelError *err);
-    int (*register_machine)(KeelRegistrar *reg, const KeelMachineTypeInfo *type,
-                            KeelError *err); /* ABI 1.1 */
-    void *reserved[6];
+    int (*register_machine)(KeelRegistrar *reg, const KeelMachineTypeInfo *type, KeelError *err);
+    int (*register_block_driver)(KeelRegistrar *reg, const KeelBlockDriverInfo *driver, KeelError *err);
+    void *reserved[5];
 };
 
 /** Type of the single symbol a module exports. Since: ABI 1.0 */

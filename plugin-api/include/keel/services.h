@@ -3,6 +3,7 @@
 #ifndef KEEL_SERVICES_H
 #define KEEL_SERVICES_H
 
+#include <keel/block.h>
 #include <keel/chardev.h>
 #include <keel/clock.h>
 #include <keel/common.h>
@@ -205,6 +206,42 @@ typedef struct KeelServices {
      */
     int (*fdt_build)(KeelMachine *m, const KeelFdtChosen *chosen, const void **blob, size_t *size,
                      KeelError *err);
+
+    /* --- block layer (keel/block.h); ABI 1.1. Callable from any thread, one caller per file at a time. ---
+     */
+    /** Read @len bytes at @offset of the image file; a range past its end is an error. */
+    int (*block_file_pread)(KeelBlockFile *f, uint64_t offset, void *buf, size_t len, KeelError *err);
+    /** Write @len bytes at @offset (the file grows as needed). */
+    int (*block_file_pwrite)(KeelBlockFile *f, uint64_t offset, const void *buf, size_t len, KeelError *err);
+    /** Make what was written durable (fdatasync). */
+    int (*block_file_flush)(KeelBlockFile *f, KeelError *err);
+    /** The file's length in bytes. */
+    uint64_t (*block_file_length)(KeelBlockFile *f);
+    /** Set the file's length. */
+    int (*block_file_truncate)(KeelBlockFile *f, uint64_t length, KeelError *err);
+    /** Give the range back to the host file system (punch a hole; reads then return zeroes). */
+    int (*block_file_discard)(KeelBlockFile *f, uint64_t offset, uint64_t len, KeelError *err);
+    /** The file's name as the user gave it (for messages). */
+    const char *(*block_file_name)(KeelBlockFile *f);
+    /** Read from another node (a driver's backing node): unallocated parts of it read through its own
+     * backing. */
+    int (*block_node_preadv)(KeelBlockNode *node, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
+                             KeelError *err);
+    /** A node's virtual size. */
+    uint64_t (*block_node_length)(KeelBlockNode *node);
+    /** Devices: read, write, flush a drive (a KEEL_PROP_DRIVE property); errors name the image. */
+    int (*drive_preadv)(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err);
+    int (*drive_pwritev)(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
+                         KeelError *err);
+    int (*drive_flush)(KeelDrive *d, KeelError *err);
+    int (*drive_discard)(KeelDrive *d, uint64_t offset, uint64_t bytes, KeelError *err);
+    int (*drive_write_zeroes)(KeelDrive *d, uint64_t offset, uint64_t bytes, uint32_t flags, KeelError *err);
+    /** The drive's size in bytes. */
+    uint64_t (*drive_length)(KeelDrive *d);
+    /** Whether writes are refused (readonly=on, or a read-only image). */
+    bool (*drive_read_only)(KeelDrive *d);
+    /** The drive's id (-drive id=, or "drive0"...). */
+    const char *(*drive_id)(KeelDrive *d);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */
