@@ -38,9 +38,10 @@ TEST_CASE("virtio-mmio registers its schema, a 0x200 window and one interrupt", 
     Slot s;
     const KeelDeviceTypeInfo *t = s.k.find_type("virtio-mmio");
     REQUIRE(t);
-    REQUIRE(t->n_properties == 1);
+    REQUIRE(t->n_properties == 2);
     CHECK(std::string(t->properties[0].name) == "device-id");
     CHECK(std::string(t->properties[0].default_value) == "0");
+    CHECK(std::string(t->properties[1].name) == "drive");
     CHECK(s.dev->window_count() == 1);
     CHECK(s.dev->window_size() == 0x200);
     CHECK(s.dev->irq_out_count() == 1);
@@ -118,8 +119,10 @@ TEST_CASE("virtio-mmio refuses device IDs without a backend", "[device][virtio-m
 {
     FakeKernel k;
     REQUIRE(k.load_module(MODULE_PATH));
-    CHECK_FALSE(k.create("virtio-mmio", "v", {{"device-id", "2"}}));
+    CHECK_FALSE(k.create("virtio-mmio", "v", {{"device-id", "3"}})); // a console: no backend yet
     CHECK(k.error().find("no virtio device backend") != std::string::npos);
+    CHECK_FALSE(k.create("virtio-mmio", "v", {{"device-id", "2"}})); // a block device needs its drive
+    CHECK(k.error().find("needs a drive") != std::string::npos);
     CHECK_FALSE(k.create("virtio-mmio", "v", {{"device-id", "4294967296"}})); // beyond 32 bits
     CHECK(k.create("virtio-mmio", "v", {{"device-id", "0"}}));
 }

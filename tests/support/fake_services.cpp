@@ -21,6 +21,7 @@
 
 using keel::test::DeviceImpl;
 using keel::test::FakeChardev;
+using keel::test::FakeDrive;
 
 struct KeelObject {
     DeviceImpl *impl;
@@ -28,6 +29,10 @@ struct KeelObject {
 
 struct KeelChardev {
     FakeChardev *fake;
+};
+
+struct KeelDrive {
+    keel::test::FakeDrive *fake;
 };
 
 struct KeelTimer {
@@ -247,8 +252,13 @@ struct FakeAccess {
             store(state, p.offset, c->handle_);
             return "";
         }
-        case KEEL_PROP_DRIVE:
-            return keel::strprintf("%s: the fake kernel has no drives", n);
+        case KEEL_PROP_DRIVE: {
+            if (!dev) return "";
+            FakeDrive *d = k.drive(v);
+            if (!d) return keel::strprintf("%s: no drive '%s'", n, v.c_str());
+            store(state, p.offset, d->handle_);
+            return "";
+        }
         }
         return keel::strprintf("%s: unknown property type %d", n, static_cast<int>(p.type));
     }
@@ -592,6 +602,92 @@ struct FakeAccess {
 
     static unsigned machine_cpu_count(KeelObject *) { return kern().cpu_count_; }
 
+    // --- drives: bytes in a vector, every range checked like the kernel's drives ---
+
+    static bool drive_range(KeelDrive *d, uint64_t offset, uint64_t len, const char *what, KeelError *err)
+    {
+        FakeDrive &f = *d->fake;
+        uint64_t size = f.data.size();
+        if (f.fail_io) return error_set(err, "%s: %s: injected I/O error", f.id_.c_str(), what), false;
+        if (offset > size || len > size - offset)
+            return error_set(err, "%s: %s of %llu bytes at %llu is past the end (%llu)", f.id_.c_str(), what,
+                             (unsigned long long)len, (unsigned long long)offset, (unsigned long long)size),
+                   false;
+        return true;
+    }
+
+    static bool drive_writable(KeelDrive *d, const char *what, KeelError *err)
+    {
+        if (d->fake->read_only)
+            return error_set(err, "%s: %s of a read-only drive", d->fake->id_.c_str(), what), false;
+        return true;
+    }
+
+    static uint64_t iov_bytes(const KeelIoVec *iov, unsigned n)
+    {
+        uint64_t t = 0;
+        for (unsigned i = 0; i < n; ++i)
+            t += iov[i].len;
+        return t;
+    }
+
+    static int drive_preadv(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned n, KeelError *err)
+    {
+        ++d->fake->reads;
+        if (!drive_range(d, offset, iov_bytes(iov, n), "read", err)) return KEEL_ERR;
+        for (unsigned i = 0; i < n; ++i) {
+            std::memcpy(iov[i].base, d->fake->data.data() + offset, iov[i].len);
+            offset += iov[i].len;
+        }
+        return KEEL_OK;
+    }
+
+    static int drive_pwritev(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned n, KeelError *err)
+    {
+        ++d->fake->writes;
+        if (!drive_writable(d, "write", err) || !drive_range(d, offset, iov_bytes(iov, n), "write", err))
+            return KEEL_ERR;
+        for (unsigned i = 0; i < n; ++i) {
+            std::memcpy(d->fake->data.data() + offset, iov[i].base, iov[i].len);
+            offset += iov[i].len;
+        }
+        return KEEL_OK;
+    }
+
+    static int drive_flush(KeelDrive *d, KeelError *err)
+    {
+        ++d->fake->flushes;
+        if (d->fake->fail_io)
+            return error_set(err, "%s: flush: injected I/O error", d->fake->id_.c_str()), KEEL_ERR;
+        return KEEL_OK;
+    }
+
+    // A discarded range reads back as zeroes here (a real image may keep the old bytes).
+    static int drive_discard(KeelDrive *d, uint64_t offset, uint64_t bytes, KeelError *err)
+    {
+        ++d->fake->discards;
+        if (!drive_writable(d, "discard", err) || !drive_range(d, offset, bytes, "discard", err))
+            return KEEL_ERR;
+        d->fake->discarded.emplace_back(offset, bytes);
+        std::memset(d->fake->data.data() + offset, 0, bytes);
+        return KEEL_OK;
+    }
+
+    static int drive_write_zeroes(KeelDrive *d, uint64_t offset, uint64_t bytes, uint32_t flags,
+                                  KeelError *err)
+    {
+        ++d->fake->write_zeroes;
+        d->fake->last_write_zeroes_flags = flags;
+        if (!drive_writable(d, "write-zeroes", err) || !drive_range(d, offset, bytes, "write-zeroes", err))
+            return KEEL_ERR;
+        std::memset(d->fake->data.data() + offset, 0, bytes);
+        return KEEL_OK;
+    }
+
+    static uint64_t drive_length(KeelDrive *d) { return d->fake->data.size(); }
+    static bool drive_read_only(KeelDrive *d) { return d->fake->read_only; }
+    static const char *drive_id(KeelDrive *d) { return d->fake->id_.c_str(); }
+
     static Window &window(DeviceImpl &d, unsigned i)
     {
         if (i >= d.windows.size() || !d.windows[i].exists)
@@ -652,7 +748,7 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
-    // Block layer: not faked yet.
+    // Block layer: files and nodes are not faked (format drivers are tested elsewhere); drives are.
     nullptr,
     nullptr,
     nullptr,
@@ -662,14 +758,14 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
+    FakeAccess::drive_preadv,
+    FakeAccess::drive_pwritev,
+    FakeAccess::drive_flush,
+    FakeAccess::drive_discard,
+    FakeAccess::drive_write_zeroes,
+    FakeAccess::drive_length,
+    FakeAccess::drive_read_only,
+    FakeAccess::drive_id,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),
@@ -718,6 +814,15 @@ void FakeChardev::feed_unchecked(const std::string &bytes)
 void FakeChardev::event(KeelChardevEvent ev)
 {
     if (handlers_ && handlers_->event) handlers_->event(opaque_, ev);
+}
+
+// --- FakeDrive ---
+
+FakeDrive::FakeDrive() = default;
+
+FakeDrive::~FakeDrive()
+{
+    delete handle_;
 }
 
 // --- FakeDevice ---
@@ -1074,6 +1179,24 @@ FakeChardev *FakeKernel::chardev(const std::string &id)
 {
     for (auto &c : chardevs_)
         if (c->id_ == id) return c.get();
+    return nullptr;
+}
+
+FakeDrive &FakeKernel::add_drive(const std::string &id, size_t size, bool read_only)
+{
+    auto d = std::make_unique<FakeDrive>();
+    d->id_ = id;
+    d->data.assign(size, 0);
+    d->read_only = read_only;
+    d->handle_ = new KeelDrive{d.get()};
+    drives_.push_back(std::move(d));
+    return *drives_.back();
+}
+
+FakeDrive *FakeKernel::drive(const std::string &id)
+{
+    for (auto &d : drives_)
+        if (d->id_ == id) return d.get();
     return nullptr;
 }
 

@@ -60,6 +60,34 @@ class FakeChardev
 };
 
 // What a test can see of one output line.
+// A drive behind the drive_* services: its bytes are @data (the drive's length is data.size()). The module
+// sees it as an opaque KeelDrive through a KEEL_PROP_DRIVE property naming its id.
+class FakeDrive
+{
+  public:
+    FakeDrive();
+    ~FakeDrive();
+    FakeDrive(const FakeDrive &) = delete;
+    FakeDrive &operator=(const FakeDrive &) = delete;
+
+    std::vector<uint8_t> data;
+    bool read_only = false; // drive_read_only, and every write, discard and write-zeroes is refused
+    bool fail_io = false;   // every read, write, flush, discard and write-zeroes fails (a host I/O error)
+    // What the device asked for.
+    unsigned reads = 0, writes = 0, flushes = 0, discards = 0, write_zeroes = 0;
+    uint32_t last_write_zeroes_flags = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> discarded; // (offset, bytes) of each discard
+
+    const std::string &id() const { return id_; }
+    KeelDrive *handle() const { return handle_; }
+
+  private:
+    friend class FakeKernel;
+    friend struct FakeAccess;
+    std::string id_;
+    KeelDrive *handle_ = nullptr;
+};
+
 struct IrqOutState {
     int level = 0;
     unsigned raises = 0; // 0 -> 1 transitions
@@ -172,6 +200,10 @@ class FakeKernel
     FakeChardev &add_chardev(const std::string &id);
     FakeChardev *chardev(const std::string &id);
 
+    // Drives (-drive id=@id) of @size zero bytes, for KEEL_PROP_DRIVE properties.
+    FakeDrive &add_drive(const std::string &id, size_t size, bool read_only = false);
+    FakeDrive *drive(const std::string &id);
+
     // Virtual time: advance_to fires every due timer in expiry order, with now() set to its deadline.
     int64_t now() const { return now_; }
     void advance_to(int64_t ns);
@@ -208,6 +240,7 @@ class FakeKernel
     uint32_t next_cpu_index_ = 0;
     std::map<std::string, FakeDevice *> devices_;
     std::vector<std::unique_ptr<FakeChardev>> chardevs_;
+    std::vector<std::unique_ptr<FakeDrive>> drives_;
     std::vector<std::unique_ptr<KeelTimer>> timers_;
     std::vector<SystemRequest> requests_;
     std::vector<LogEntry> logs_;

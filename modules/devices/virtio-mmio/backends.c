@@ -2,5 +2,7 @@
 /* The device backends the virtio-mmio transport offers, by device ID. */
 #include "virtio_mmio.h"
 
-/* None exists yet; virtio-blk (device ID 2) is the first planned. The NULL entry only ends the table. */
-const VirtioBackend *const virtio_backends[] = {NULL};
+extern const VirtioBackend virtio_blk_backend; /* virtio_blk.c */
+
+/* The NULL entry ends the table. */
+const VirtioBackend *const virtio_backends[] = {&virtio_blk_backend, NULL};

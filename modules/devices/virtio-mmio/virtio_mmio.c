@@ -135,7 +135,7 @@ static uint32_t reg_read(VirtioMmio *s, uint64_t offset)
         return VIRTIO_MMIO_VENDOR;
     case REG_DEVICE_FEATURES:
         /* Only two 32-bit words of feature bits are defined; later selectors read 0. */
-        return s->device_features_sel < 2 ? (uint32_t)(b->features >> (32 * s->device_features_sel)) : 0;
+        return s->device_features_sel < 2 ? (uint32_t)(s->features >> (32 * s->device_features_sel)) : 0;
     case REG_QUEUE_NUM_MAX:
         return q ? b->queue_num_max : 0; /* 0: the selected queue does not exist */
     case REG_QUEUE_READY:
@@ -171,7 +171,7 @@ static void set_status(VirtioMmio *s, uint32_t value)
         /* Refuse FEATURES_OK (the driver reads it back clear) for features the device did not offer, or
          * without VIRTIO_F_VERSION_1, which this non-legacy transport needs. */
         uint64_t feats = s->driver_features;
-        if ((feats & ~s->backend->features) || !(feats & (1ull << VIRTIO_F_VERSION_1)))
+        if ((feats & ~s->features) || !(feats & (1ull << VIRTIO_F_VERSION_1)))
             value &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
     }
     s->status = value;
@@ -272,7 +272,10 @@ static void reg_write(VirtioMmio *s, uint64_t offset, uint32_t value)
         set_half(&q->device, offset == REG_QUEUE_DEVICE_HIGH, value);
         return;
     case REG_QUEUE_RESET:
-        if (value & 1) reset_queue(q);
+        if (value & 1) {
+            reset_queue(q);
+            if (b->queue_reset) b->queue_reset(s, s->queue_sel);
+        }
         return;
     default:
         return;
@@ -367,6 +370,7 @@ static void vmmio_release(VirtioMmio *s)
     free(s->queues);
     s->queues = NULL;
     s->backend = NULL;
+    s->features = 0;
 }
 
 static int vmmio_realize(KeelObject *dev, void *state, KeelError *err)
@@ -386,7 +390,19 @@ static int vmmio_realize(KeelObject *dev, void *state, KeelError *err)
             k->error_set(err, "out of memory for %u virtqueues", b->num_queues);
             return KEEL_ERR;
         }
+        if (s->drive && !b->takes_drive) {
+            free(s->queues);
+            s->queues = NULL;
+            k->error_set(err, "drive: a virtio %s device (device-id %u) takes no drive", b->name,
+                         b->device_id);
+            return KEEL_ERR;
+        }
         s->backend = b;
+        s->features = b->features;
+    } else if (s->drive) {
+        /* An empty slot stays empty: a drive needs a block device behind the transport. */
+        k->error_set(err, "drive: an empty slot (device-id 0) takes no drive; use device-id 2 (virtio-blk)");
+        return KEEL_ERR;
     }
     if (k->device_init_mmio(dev, 0, "virtio-mmio", VIRTIO_MMIO_SIZE, &vmmio_ops, s, err) != KEEL_OK ||
         k->irq_init_outputs(dev, NULL, 1, &s->irq, err) != KEEL_OK) {
@@ -420,6 +436,7 @@ static void vmmio_unrealize(KeelObject *dev, void *state)
 static const KeelPropertyInfo vmmio_props[] = {
     KEEL_PROP_UINT_RANGE("device-id", VirtioMmio, device_id, "0", 0, UINT32_MAX,
                          "virtio device ID of the backend (0: empty slot, no device)"),
+    KEEL_PROP_DRIVE("drive", VirtioMmio, drive, "the -drive a block device (device-id 2, virtio-blk) serves"),
 };
 
 static const KeelDeviceOps vmmio_dev_ops = {

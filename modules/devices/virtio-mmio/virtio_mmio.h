@@ -4,6 +4,7 @@
 #define KEEL_VIRTIO_MMIO_H
 
 #include <keel/module.h>
+#include <keel/services.h>
 
 /* Device status bits (virtio 1.2 §2.1). */
 enum {
@@ -40,9 +41,12 @@ typedef struct VirtioMmio VirtioMmio;
  * @config_read/@config_write: access of @width (1, 2 or 4) bytes at @offset < @config_size of the
  *   device-specific configuration space.
  * @queue_notify: the driver wrote @queue to QueueNotify (the queue exists and is ready).
+ * @queue_reset: optional; the driver reset @queue through QueueReset (the transport cleared its registers).
  * @reset: the device is reset (Status written with 0, or a machine reset); the transport has already
  *   cleared its own state.
  * @realize/@unrealize: optional, for the backend's own resources (opaque state in @s->backend_state).
+ *   realize may add per-instance feature bits to @s->features (which starts as @features).
+ * @takes_drive: the backend serves the `drive` property; the transport refuses a drive for the others.
  */
 typedef struct VirtioBackend {
     uint32_t device_id;
@@ -57,6 +61,8 @@ typedef struct VirtioBackend {
     void (*config_write)(VirtioMmio *s, uint32_t offset, unsigned width, uint32_t value);
     void (*queue_notify)(VirtioMmio *s, unsigned queue);
     void (*reset)(VirtioMmio *s);
+    void (*queue_reset)(VirtioMmio *s, unsigned queue);
+    bool takes_drive;
 } VirtioBackend;
 
 struct VirtioMmio {
@@ -64,9 +70,11 @@ struct VirtioMmio {
     KeelIrqLine *irq;
     /* properties */
     uint64_t device_id;
+    KeelDrive *drive; /* NULL: none; only backends with takes_drive accept one */
     /* the backend, NULL for an empty slot (device-id 0) */
     const VirtioBackend *backend;
     void *backend_state;
+    uint64_t features;   /* what this instance offers: the backend's features plus what its realize added */
     VirtioQueue *queues; /* backend->num_queues entries */
     /* transport registers */
     uint32_t status;

@@ -3,13 +3,12 @@
 #ifndef KEEL_DEVICE_H
 #define KEEL_DEVICE_H
 
+#include <keel/block.h>
 #include <keel/chardev.h>
 #include <keel/common.h>
 
 KEEL_EXTERN_C_BEGIN
 
-/** KeelBlockBackend: a drive handed to a device (see block.h, later). Since: ABI 1.0 */
-typedef struct KeelBlockBackend KeelBlockBackend;
 
 /**
  * Property types, and the C type the kernel stores the value as, at
@@ -25,7 +24,7 @@ typedef struct KeelBlockBackend KeelBlockBackend;
  * | KEEL_PROP_ENUM     | int32_t (the index)  | one of enum_values                 |
  * | KEEL_PROP_LINK     | KeelObject *         | name of another object             |
  * | KEEL_PROP_CHARDEV  | KeelChardev *        | id of a chardev (serial0, ...)     |
- * | KEEL_PROP_DRIVE    | KeelBlockBackend *   | id of a -drive                     |
+ * | KEEL_PROP_DRIVE    | KeelDrive *          | id of a -drive                     |
  *
  * Since: ABI 1.0
  */

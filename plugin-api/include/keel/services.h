@@ -229,7 +229,10 @@ typedef struct KeelServices {
                              KeelError *err);
     /** A node's virtual size. */
     uint64_t (*block_node_length)(KeelBlockNode *node);
-    /** Devices: read, write, flush a drive (a KEEL_PROP_DRIVE property); errors name the image. */
+    /**
+     * Devices: read, write, flush a drive (a KEEL_PROP_DRIVE property); errors name the image.
+     * @err may be NULL (a device outside realize has none): the kernel then logs the error itself.
+     */
     int (*drive_preadv)(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err);
     int (*drive_pwritev)(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
                          KeelError *err);
