@@ -9,7 +9,6 @@
 
 KEEL_EXTERN_C_BEGIN
 
-
 /**
  * Property types, and the C type the kernel stores the value as, at
  * KeelPropertyInfo.offset inside the instance state:
