@@ -20,6 +20,7 @@ const std::map<std::string, std::string> kWithValue = {
     {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"},
     {"D", "D"},           {"bios", "bios"},       {"kernel", "kernel"},
     {"initrd", "initrd"}, {"append", "append"},   {"dtb", "dtb"},
+    {"drive", "drive"},
 };
 const std::map<std::string, std::string> kFlags = {
     {"nographic", "nographic"},
@@ -30,6 +31,7 @@ const std::map<std::string, std::string> kFlags = {
     {"rebuild-index", "rebuild-index"},
     {"dry-run", "dry-run"},
     {"manifest-schema", "manifest-schema"},
+    {"snapshot", "snapshot"},
 };
 
 // "size=256M" or "256M" -> "256M"; other keys are errors.
@@ -118,6 +120,8 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
                 c.dry_run = true;
             else if (n == "manifest-schema")
                 c.manifest_schema = true;
+            else if (n == "snapshot")
+                c.snapshot = true;
             continue;
         }
         auto o = kWithValue.find(name);
@@ -188,8 +192,14 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
             c.log_items = v;
         } else if (n == "D") {
             c.log_file = v;
+        } else if (n == "drive") {
+            c.drives.push_back(parse_drive(v));
         }
     }
+    // -snapshot applies to every drive, wherever it stands on the line (QEMU).
+    if (c.snapshot)
+        for (auto &d : c.drives)
+            d.snapshot = true;
     return c;
 }
 
@@ -225,6 +235,17 @@ Boot:
   -initrd FILE             initial ram disk, its range in /chosen
   -append CMDLINE          kernel command line (/chosen/bootargs)
   -dtb FILE                use this device tree instead of the generated one
+
+Block devices:
+  -drive file=FILE[,format=raw|qcow2][,if=virtio|none][,id=ID][,readonly=on]
+         [,snapshot=on]
+                           a disk image; if=virtio (the default) gives the
+                           guest a virtio-blk disk, if=none leaves it for
+                           -device virtio-blk-device,drive=ID; without id=
+                           drives are drive0, drive1, ...; without format=
+                           the format is probed (raw with a warning)
+  -snapshot                every drive as snapshot=on: writes go to a
+                           temporary overlay and never reach the image
 
 Character devices:
   -nographic               no graphics; serial0 on mon:stdio (C-a h for

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "block.h"
 #include "manifest.h"
 
 namespace keel
@@ -27,6 +28,8 @@ struct RunConfig {
     std::optional<std::string> append;    // -append CMDLINE
     std::string dtb;                      // -dtb FILE
     std::string dumpdtb;                  // -machine dumpdtb=FILE
+    std::vector<DriveSpec> drives;        // -drive, in order (-snapshot already applied)
+    bool snapshot = false;                // -snapshot: every drive as snapshot=on
     bool dry_run = false;
     bool list_modules = false;
     bool rebuild_index = false;

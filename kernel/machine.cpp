@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "block.h"
 #include "error.h"
 #include "kernel.h"
 #include "util.h"
@@ -167,8 +168,20 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
             *static_cast<KeelChardev **>(slot) = c;
             break;
         }
-        case KEEL_PROP_DRIVE:
-            throw Error(loc, "property '" + p.name + "': drives are not supported by this keel yet");
+        case KEEL_PROP_DRIVE: {
+            const std::string &id = std::get<std::string>(v);
+            KeelDrive *d = find_drive(id);
+            if (!d)
+                throw Error(loc, "property '" + p.name + "' of device '" + o.name + "': no drive '" + id +
+                                     "'" + did_you_mean(id, drive_ids()) +
+                                     " (give it with -drive ...,id=" + id + ")");
+            // One device per drive, as QEMU ("Drive 'ID' is already in use by another device").
+            if (!d->user.empty() && d->user != o.name)
+                throw Error(loc, "Drive '" + id + "' is already in use by device '" + d->user + "'");
+            d->user = o.name;
+            *static_cast<KeelDrive **>(slot) = d;
+            break;
+        }
         }
     }
 }

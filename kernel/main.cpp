@@ -11,6 +11,7 @@
 
 #include <keel/common.h>
 
+#include "block.h"
 #include "cli.h"
 #include "devicetree.h"
 #include "error.h"
@@ -85,6 +86,8 @@ void list_modules(Registry &reg)
             std::printf("    accel %s\n", a.c_str());
         for (const auto &b : m->boards)
             std::printf("    board %s\n", b.c_str());
+        for (const auto &b : m->blocks)
+            std::printf("    block %s\n", b.c_str());
     }
     bool header = false;
     for (const auto &m : reg.modules()) {
@@ -249,6 +252,98 @@ void write_file(const std::string &path, const std::vector<uint8_t> &bytes)
     if (!ok) throw Error("cannot write '" + path + "': " + std::strerror(errno));
 }
 
+// A disk for a virtio-mmio slot: -device virtio-blk-device,drive=ID[,bus=virtio-mmio-bus.N], or a
+// -drive with if=virtio.
+struct BlkDevice {
+    std::string drive;
+    std::optional<unsigned> bus;
+    Location loc;
+};
+
+// Take QEMU's -device virtio-blk-device,... out of the -device list (it is no manifest type: keel's
+// virtio-mmio slots take the disk).
+std::vector<BlkDevice> take_blk_devices(std::vector<std::string> &devices)
+{
+    std::vector<BlkDevice> out;
+    std::vector<std::string> rest;
+    for (const auto &arg : devices) {
+        auto fields = split(arg, ',');
+        if (fields[0] != "virtio-blk-device" && fields[0] != "virtio-blk") {
+            rest.push_back(arg);
+            continue;
+        }
+        BlkDevice b;
+        b.loc = Location{"-device " + arg, 0, 0};
+        for (size_t i = 1; i < fields.size(); ++i) {
+            auto eq = fields[i].find('=');
+            std::string k = fields[i].substr(0, eq),
+                        v = eq == std::string::npos ? "" : fields[i].substr(eq + 1);
+            if (k == "drive") {
+                b.drive = v;
+            } else if (k == "bus") {
+                const std::string prefix = "virtio-mmio-bus.";
+                auto n = v.rfind(prefix, 0) == 0 ? parse_uint(v.substr(prefix.size())) : std::nullopt;
+                if (!n || *n > 1000) throw Error(b.loc, "invalid bus '" + v + "' (virtio-mmio-bus.N)");
+                b.bus = static_cast<unsigned>(*n);
+            } else if (k != "id") {
+                throw Error(b.loc, "virtio-blk-device has no option '" + k + "' (valid: drive, bus, id)");
+            }
+        }
+        if (b.drive.empty())
+            throw Error(b.loc, "virtio-blk-device needs drive=ID (a -drive ...,id=ID,if=none)");
+        out.push_back(b);
+    }
+    devices = std::move(rest);
+    return out;
+}
+
+// Put each disk on a virtio-mmio slot of the manifest (declaration order is the bus number): the
+// one its bus names, else the first empty one (device-id 0), as QEMU fills virt's slots.
+void attach_blk_devices(MachineSpec &spec, const std::vector<BlkDevice> &disks)
+{
+    std::vector<DeviceSpec *> slots;
+    for (auto &d : spec.devices)
+        if (d.type == "virtio-mmio") slots.push_back(&d);
+    auto taken = [](const DeviceSpec &d) {
+        for (const auto &p : d.props)
+            if (p.name == "device-id" && std::get<uint64_t>(p.value) != 0) return true;
+        return false;
+    };
+    for (const auto &b : disks) {
+        DeviceSpec *slot = nullptr;
+        if (b.bus) {
+            if (*b.bus >= slots.size())
+                throw Error(b.loc,
+                            strprintf("machine '%s' has %zu virtio-mmio slots (virtio-mmio-bus.0 to .%zu)",
+                                      spec.name.c_str(), slots.size(), slots.size() - 1));
+            slot = slots[*b.bus];
+            if (taken(*slot)) throw Error(b.loc, "virtio-mmio-bus." + std::to_string(*b.bus) + " is in use");
+        } else {
+            for (DeviceSpec *s : slots)
+                if (!taken(*s)) {
+                    slot = s;
+                    break;
+                }
+            if (!slot && slots.empty())
+                throw Error(b.loc, "machine '" + spec.name + "' has no virtio-mmio slot for a disk");
+            if (!slot)
+                throw Error(
+                    b.loc,
+                    strprintf("no free virtio-mmio slot for drive '%s' (machine '%s' has %zu, all in use)",
+                              b.drive.c_str(), spec.name.c_str(), slots.size()));
+        }
+        std::erase_if(slot->props,
+                      [](const PropSetting &p) { return p.name == "device-id" || p.name == "drive"; });
+        slot->props.push_back(PropSetting{"device-id", "2", PropValue(uint64_t{2}), b.loc});
+        slot->props.push_back(PropSetting{"drive", b.drive, PropValue(b.drive), b.loc});
+    }
+}
+
+// Drives are flushed and closed however the run ends.
+struct DrivesCloser {
+    ~DrivesCloser() { close_drives(); }
+};
+
 int run(const std::vector<std::string> &args)
 {
     RunConfig cfg = parse_command_line(args);
@@ -317,7 +412,16 @@ int run(const std::vector<std::string> &args)
         k.declare_chardev(std::move(s));
     }
 
+    std::vector<BlkDevice> disks = take_blk_devices(cfg.overrides.devices);
     MachineSpec spec = load_manifest(cfg.machine, config_dirs(), cfg.overrides, reg);
+    DrivesCloser drives_closer;
+    if (!cfg.dry_run)
+        for (const auto &d : cfg.drives) {
+            KeelDrive *drive = add_drive(d);
+            if (d.interface == "virtio")
+                disks.push_back({drive_id(drive), std::nullopt, Location{"-drive " + d.file, 0, 0}});
+        }
+    attach_blk_devices(spec, disks);
     for (const auto &c : spec.chardevs)
         k.declare_chardev(c);
     if (serial.empty()) {

@@ -89,8 +89,8 @@ std::string unesc(const std::string &s)
     return out;
 }
 
-// Version 2 added accelerators, 3 boards; an index of another version is rebuilt.
-constexpr const char *kIndexMagic = "keel-module-index 3";
+// Version 2 added accelerators, 3 boards, 4 block drivers; an index of another version is rebuilt.
+constexpr const char *kIndexMagic = "keel-module-index 4";
 
 template <class Map> std::vector<std::string> names_of(const Map &map)
 {
@@ -140,9 +140,11 @@ struct Registry::Scan {
     static int register_device(KeelRegistrar *r, const KeelDeviceTypeInfo *info, KeelError *err);
     static int register_accel(KeelRegistrar *r, const KeelAccelTypeInfo *info, KeelError *err);
     static int register_machine(KeelRegistrar *r, const KeelMachineTypeInfo *info, KeelError *err);
+    static int register_block_driver(KeelRegistrar *r, const KeelBlockDriverInfo *info, KeelError *err);
     std::string check(const KeelDeviceTypeInfo *info);
     std::string check(const KeelAccelTypeInfo *info);
     std::string check(const KeelMachineTypeInfo *info);
+    std::string check(const KeelBlockDriverInfo *info);
     int result(const std::string &problem, KeelError *err);
 };
 
@@ -246,6 +248,39 @@ std::string Registry::Scan::check(const KeelMachineTypeInfo *info)
     return {};
 }
 
+std::string Registry::Scan::check(const KeelBlockDriverInfo *info)
+{
+    if (!info) return "register_block_driver() called with NULL";
+    if (info->size < offsetof(KeelBlockDriverInfo, reserved))
+        return strprintf("block driver descriptor is %zu bytes, smaller than the %zu bytes of ABI 1.1",
+                         info->size, offsetof(KeelBlockDriverInfo, reserved));
+    if (!valid_name(info->name))
+        return strprintf("invalid block driver name '%s' (use lower-case letters, digits, '-', '_', '.')",
+                         info->name ? info->name : "(null)");
+    std::string bn = info->name;
+    for (const auto &b : found.blocks)
+        if (b->name == bn) return "block driver '" + bn + "' is registered twice";
+    if (const BlockDriverRecord *other = registry->find_block_driver(bn);
+        check_others && other && other->module != module)
+        return strprintf("block driver '%s' is already provided by %s (module %s %s)", bn.c_str(),
+                         other->module->file.c_str(), other->module->name.c_str(),
+                         other->module->version.c_str());
+    if (info->n_create_options && !info->create_options)
+        return "block driver '" + bn + "' declares create options but gives no table";
+    const KeelBlockDriverOps *ops = info->ops;
+    if (!ops || ops->size < offsetof(KeelBlockDriverOps, reserved))
+        return "block driver '" + bn + "' has no ops table of ABI 1.1's size";
+    // What the kernel calls without checking: everything else may be NULL ("not supported").
+    if (!ops->open || !ops->close || !ops->preadv || !ops->info)
+        return "block driver '" + bn + "' lacks " +
+               (!ops->open     ? "open"
+                : !ops->close  ? "close"
+                : !ops->preadv ? "preadv"
+                               : "info") +
+               "() in its ops table (open, close, preadv and info are required)";
+    return {};
+}
+
 int Registry::Scan::result(const std::string &problem, KeelError *err)
 {
     if (problem.empty()) return KEEL_OK;
@@ -292,6 +327,19 @@ int Registry::Scan::register_machine(KeelRegistrar *r, const KeelMachineTypeInfo
     rec->info = info;
     rec->module = self->module;
     self->found.boards.push_back(std::move(rec));
+    return KEEL_OK;
+}
+
+int Registry::Scan::register_block_driver(KeelRegistrar *r, const KeelBlockDriverInfo *info, KeelError *err)
+{
+    auto *self = reinterpret_cast<Scan *>(r);
+    if (self->result(self->check(info), err) != KEEL_OK) return KEEL_ERR;
+    auto rec = std::make_unique<BlockDriverRecord>();
+    rec->name = info->name;
+    rec->description = info->description ? info->description : "";
+    rec->info = info;
+    rec->module = self->module;
+    self->found.blocks.push_back(std::move(rec));
     return KEEL_OK;
 }
 
@@ -394,6 +442,7 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
     scan.base.register_device = &Scan::register_device;
     scan.base.register_accel = &Scan::register_accel;
     scan.base.register_machine = &Scan::register_machine;
+    scan.base.register_block_driver = &Scan::register_block_driver;
     scan.registry = this;
     scan.module = &rec;
     scan.check_others = out == nullptr;
@@ -452,6 +501,20 @@ bool Registry::open_and_register(ModuleRecord &rec, bool keep_loaded, std::strin
             it->second->info = b->info;
         else
             boards_.emplace(b->name, std::move(b));
+    }
+    rec.blocks.clear();
+    for (auto &b : scan.found.blocks) {
+        rec.blocks.push_back(b->name);
+        if (!keep_loaded) b->info = nullptr;
+        if (out) {
+            out->blocks.push_back(std::move(b));
+            continue;
+        }
+        auto it = blocks_.find(b->name);
+        if (it != blocks_.end() && it->second->module == &rec)
+            it->second->info = b->info;
+        else
+            blocks_.emplace(b->name, std::move(b));
     }
     rec.ok = true;
     rec.error.clear();
@@ -532,6 +595,12 @@ void Registry::scan_dir(const std::string &dir, bool force)
                     b->description = f[2];
                     cur->boards.push_back(b->name);
                     indexed_found[cur->file].boards.push_back(std::move(b));
+                } else if (f[0] == "block" && f.size() == 3 && cur) {
+                    auto b = std::make_unique<BlockDriverRecord>();
+                    b->name = f[1];
+                    b->description = f[2];
+                    cur->blocks.push_back(b->name);
+                    indexed_found[cur->file].blocks.push_back(std::move(b));
                 } else if (f[0] == "prop" && f.size() == 12 && curt) {
                     PropSchema p;
                     p.name = f[1];
@@ -631,6 +700,8 @@ void Registry::scan_dir(const std::string &dir, bool force)
             out << "accel\t" << esc(name) << "\t" << esc(desc) << "\n";
         for (const auto &[name, desc] : m->board_schemas)
             out << "board\t" << esc(name) << "\t" << esc(desc) << "\n";
+        for (const auto &[name, desc] : m->block_schemas)
+            out << "block\t" << esc(name) << "\t" << esc(desc) << "\n";
     }
     std::string dir_of_index = ipath.substr(0, ipath.rfind('/'));
     std::string mk = dir_of_index;
@@ -669,6 +740,9 @@ void Registry::publish(ModuleRecord &m, Found found)
     m.board_schemas.clear();
     for (const auto &b : found.boards)
         m.board_schemas.emplace_back(b->name, b->description);
+    m.block_schemas.clear();
+    for (const auto &b : found.blocks)
+        m.block_schemas.emplace_back(b->name, b->description);
     if (!m.ok) return;
     // The first module on the search path to provide a type wins; a later
     // one is refused whole, so a type never comes from two places.
@@ -693,6 +767,13 @@ void Registry::publish(ModuleRecord &m, Found found)
             return;
         }
     }
+    for (auto &b : found.blocks) {
+        if (const BlockDriverRecord *o = find_block_driver(b->name); o && o->module != &m) {
+            m.ok = false;
+            m.error = provider_conflict(m, "block driver", b->name, o->module);
+            return;
+        }
+    }
     for (auto &t : found.types) {
         t->module = &m;
         types_.emplace(t->name, std::move(t));
@@ -704,6 +785,10 @@ void Registry::publish(ModuleRecord &m, Found found)
     for (auto &b : found.boards) {
         b->module = &m;
         boards_.emplace(b->name, std::move(b));
+    }
+    for (auto &b : found.blocks) {
+        b->module = &m;
+        blocks_.emplace(b->name, std::move(b));
     }
 }
 
@@ -720,6 +805,8 @@ void Registry::refresh(bool force)
         it = (it->second->module && it->second->module->handle) ? std::next(it) : accels_.erase(it);
     for (auto it = boards_.begin(); it != boards_.end();)
         it = (it->second->module && it->second->module->handle) ? std::next(it) : boards_.erase(it);
+    for (auto it = blocks_.begin(); it != blocks_.end();)
+        it = (it->second->module && it->second->module->handle) ? std::next(it) : blocks_.erase(it);
     for (const auto &d : search_path_) {
         struct stat st;
         if (::stat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
@@ -822,6 +909,22 @@ const BoardRecord *Registry::find_board(std::string_view name) const
 std::vector<std::string> Registry::board_names() const
 {
     return names_of(boards_);
+}
+
+const BlockDriverRecord &Registry::require_block_driver(const std::string &name)
+{
+    return require_named(blocks_, name, "block driver");
+}
+
+const BlockDriverRecord *Registry::find_block_driver(std::string_view name) const
+{
+    auto it = blocks_.find(name);
+    return it == blocks_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Registry::block_driver_names() const
+{
+    return names_of(blocks_);
 }
 
 } // namespace keel

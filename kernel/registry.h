@@ -28,12 +28,14 @@ struct ModuleRecord {
     std::vector<std::string> types;
     std::vector<std::string> accels; // accelerator names it registers
     std::vector<std::string> boards; // board names it registers
+    std::vector<std::string> blocks; // block driver (image format) names it registers
     void *handle = nullptr;          // dlopen handle while loaded
     // As the module itself is, whatever the search path: what the index keeps.
     bool intrinsic_ok = false;
     std::vector<TypeSchema> schemas;
     std::vector<std::pair<std::string, std::string>> accel_schemas; // name, description
     std::vector<std::pair<std::string, std::string>> board_schemas; // name, description
+    std::vector<std::pair<std::string, std::string>> block_schemas; // name, description
 };
 
 // A registered type: its schema (always) and its descriptor (while loaded).
@@ -52,6 +54,7 @@ template <class Info> struct NamedRecord {
 };
 using AccelRecord = NamedRecord<KeelAccelTypeInfo>;
 using BoardRecord = NamedRecord<KeelMachineTypeInfo>;
+using BlockDriverRecord = NamedRecord<KeelBlockDriverInfo>;
 
 class Registry : public SchemaProvider
 {
@@ -93,6 +96,10 @@ class Registry : public SchemaProvider
     const BoardRecord &require_board(const std::string &name);
     const BoardRecord *find_board(std::string_view name) const;
     std::vector<std::string> board_names() const;
+    // Block drivers (image formats: -drive format=, keel-img -f), likewise.
+    const BlockDriverRecord &require_block_driver(const std::string &name);
+    const BlockDriverRecord *find_block_driver(std::string_view name) const;
+    std::vector<std::string> block_driver_names() const;
     const std::vector<std::unique_ptr<ModuleRecord>> &modules() const { return modules_; }
 
     // Where the index of `dir` is kept.
@@ -105,6 +112,7 @@ class Registry : public SchemaProvider
         std::vector<std::unique_ptr<TypeRecord>> types;
         std::vector<std::unique_ptr<AccelRecord>> accels;
         std::vector<std::unique_ptr<BoardRecord>> boards;
+        std::vector<std::unique_ptr<BlockDriverRecord>> blocks;
     };
     template <class Info>
     using NamedMap = std::map<std::string, std::unique_ptr<NamedRecord<Info>>, std::less<>>;
@@ -126,6 +134,7 @@ class Registry : public SchemaProvider
     std::map<std::string, std::unique_ptr<TypeRecord>, std::less<>> types_;
     NamedMap<KeelAccelTypeInfo> accels_;
     NamedMap<KeelMachineTypeInfo> boards_;
+    NamedMap<KeelBlockDriverInfo> blocks_;
 };
 
 // Schema of a registered C descriptor, copied so it outlives the module.

@@ -509,6 +509,7 @@ const KeelServices kServices = {
     block_file_truncate,
     block_file_discard,
     block_file_name,
+    block_file_status,
     block_node_preadv,
     block_node_length,
     drive_preadv,

@@ -758,6 +758,7 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
+    nullptr,
     FakeAccess::drive_preadv,
     FakeAccess::drive_pwritev,
     FakeAccess::drive_flush,

@@ -21,7 +21,9 @@ KEEL_EXTERN_C_BEGIN
  *   KeelDrive      what a device sees (a KEEL_PROP_DRIVE property): the top
  *                  node of a -drive, read and written with the drive_*
  *                  services, sector-free byte offsets.
- * All calls are synchronous. Offsets and lengths are bytes.
+ * All calls are synchronous. Offsets and lengths are bytes. Every KeelError *
+ * parameter of a service may be NULL for a best-effort call: the kernel then
+ * logs the failure itself.
  */
 
 /** Since: ABI 1.1 */
@@ -50,7 +52,7 @@ enum {
     KEEL_BLOCK_STATUS_DATA = 1u << 0,       /* the range is stored in this node's file at *map */
     KEEL_BLOCK_STATUS_ZERO = 1u << 1,       /* the range reads as zeroes */
     KEEL_BLOCK_STATUS_ALLOCATED = 1u << 2,  /* decided by this node (else: by the backing node) */
-    KEEL_BLOCK_STATUS_COMPRESSED = 1u << 3, /* stored compressed (no *map) */
+    KEEL_BLOCK_STATUS_COMPRESSED = 1u << 3, /* stored compressed: no *map, and DATA is not set */
 };
 
 /** write_zeroes flags. Since: ABI 1.1 */
@@ -153,7 +155,9 @@ typedef void (*KeelBlockSnapshotCallback)(void *ctx, const KeelBlockSnapshot *sn
  *   when it guessed raw, as QEMU does.
  * @create: write a new, empty image of @virtual_size into the (empty) @file,
  *   with the -o options (NULL-terminated by a NULL key); refuse unknown keys.
- * @open: read and check the image's metadata.
+ * @open: read and check the image's metadata. @opts: the format's runtime
+ *   options from -drive (e.g. qcow2's l2-cache-size), NULL-terminated by a
+ *   NULL key, or NULL; refuse unknown keys.
  * @set_backing: the kernel opened the backing node the image names (NULL:
  *   none, or KEEL_BLOCK_NO_BACKING); unallocated ranges read from it.
  * @preadv, @pwritev: @iov covers exactly the bytes to transfer.
@@ -168,7 +172,8 @@ typedef struct KeelBlockDriverOps {
     size_t size;
     int (*probe)(const uint8_t *buf, size_t len, const char *filename);
     int (*create)(KeelBlockFile *file, uint64_t virtual_size, const KeelBlockOption *opts, KeelError *err);
-    void *(*open)(KeelBlockNode *node, KeelBlockFile *file, uint32_t flags, KeelError *err);
+    void *(*open)(KeelBlockNode *node, KeelBlockFile *file, uint32_t flags, const KeelBlockOption *opts,
+                  KeelError *err);
     void (*close)(void *state);
     void (*set_backing)(void *state, KeelBlockNode *backing);
     int (*preadv)(void *state, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err);

@@ -223,6 +223,13 @@ typedef struct KeelServices {
     int (*block_file_discard)(KeelBlockFile *f, uint64_t offset, uint64_t len, KeelError *err);
     /** The file's name as the user gave it (for messages). */
     const char *(*block_file_name)(KeelBlockFile *f);
+    /**
+     * Whether [@offset, @offset + @bytes) starts with a hole of the host file
+     * (no storage, reads as zeroes): *@hole, for the first *@pnum (> 0) bytes
+     * that share the answer. A file system without holes answers "data".
+     */
+    int (*block_file_status)(KeelBlockFile *f, uint64_t offset, uint64_t bytes, uint64_t *pnum, bool *hole,
+                             KeelError *err);
     /** Read from another node (a driver's backing node): unallocated parts of it read through its own
      * backing. */
     int (*block_node_preadv)(KeelBlockNode *node, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
