@@ -35,6 +35,7 @@ const KeelBlockDriverOps ops = {
     nullptr, // snapshot_delete
     make_empty,
     change_backing,
+    nullptr, // pwritev_compressed
     {},
 };
 

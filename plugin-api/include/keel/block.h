@@ -166,6 +166,9 @@ typedef void (*KeelBlockSnapshotCallback)(void *ctx, const KeelBlockSnapshot *sn
  *   in the file with KEEL_BLOCK_STATUS_DATA.
  * @make_empty: drop every allocation (keel-img commit empties the top).
  * @change_backing: rewrite the backing file name and format (rebase).
+ * @pwritev_compressed: write whole clusters (@offset cluster-aligned, the
+ *   data one cluster, or the rest of the disk) stored compressed, into
+ *   unallocated space (keel-img convert -c).
  * Since: ABI 1.1
  */
 typedef struct KeelBlockDriverOps {
@@ -194,6 +197,8 @@ typedef struct KeelBlockDriverOps {
     int (*snapshot_delete)(void *state, const char *id_or_name, KeelError *err);
     int (*make_empty)(void *state, KeelError *err);
     int (*change_backing)(void *state, const char *backing_file, const char *backing_fmt, KeelError *err);
+    int (*pwritev_compressed)(void *state, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
+                              KeelError *err);
     void *reserved[8];
 } KeelBlockDriverOps;
 
