@@ -622,21 +622,7 @@ DriveSpec parse_drive(const std::string &arg)
     DriveSpec d;
     bool have_file = false;
     static const std::vector<std::string> keys = {"file", "format", "if", "id", "readonly", "snapshot"};
-    // QEMU's option syntax: ",," is a literal comma inside a value.
-    std::vector<std::string> parts;
-    std::string cur;
-    for (size_t i = 0; i < arg.size(); ++i) {
-        if (arg[i] == ',' && i + 1 < arg.size() && arg[i + 1] == ',') {
-            cur += ',';
-            ++i;
-        } else if (arg[i] == ',') {
-            parts.push_back(cur);
-            cur.clear();
-        } else {
-            cur += arg[i];
-        }
-    }
-    parts.push_back(cur);
+    std::vector<std::string> parts = split_option(arg);
     for (const auto &p : parts) {
         auto eq = p.find('=');
         if (eq == std::string::npos) {

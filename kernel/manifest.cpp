@@ -905,24 +905,6 @@ class Validator
 
 // -device TYPE,id=NAME,reg=ADDR,irq=TARGET,prop=value: QEMU's option syntax,
 // ",," standing for a literal comma.
-std::vector<std::string> split_option(std::string_view s)
-{
-    std::vector<std::string> out(1);
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == ',') {
-            if (i + 1 < s.size() && s[i + 1] == ',') {
-                out.back() += ',';
-                ++i;
-            } else {
-                out.emplace_back();
-            }
-        } else {
-            out.back() += s[i];
-        }
-    }
-    return out;
-}
-
 struct CmdDevice {
     std::string id;
     NodeP node;

@@ -204,4 +204,23 @@ std::string join(const std::vector<std::string> &parts, std::string_view sep)
     return out;
 }
 
+// QEMU's option syntax: split at ',', where ',,' is a literal comma inside a value.
+std::vector<std::string> split_option(std::string_view s)
+{
+    std::vector<std::string> out(1);
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == ',') {
+            if (i + 1 < s.size() && s[i + 1] == ',') {
+                out.back() += ',';
+                ++i;
+            } else {
+                out.emplace_back();
+            }
+        } else {
+            out.back() += s[i];
+        }
+    }
+    return out;
+}
+
 } // namespace keel

@@ -39,4 +39,7 @@ std::vector<std::string> split(std::string_view s, char delim);
 // "a, b, c"
 std::string join(const std::vector<std::string> &parts, std::string_view sep);
 
+// QEMU's option syntax: "a=1,b=x,,y" -> {"a=1", "b=x,y"} (',,' is a literal comma).
+std::vector<std::string> split_option(std::string_view s);
+
 } // namespace keel

@@ -83,20 +83,7 @@ uint64_t file_disk_usage(const std::string &path)
 std::vector<std::pair<std::string, std::string>> parse_options(const std::string &arg)
 {
     std::vector<std::pair<std::string, std::string>> opts;
-    std::vector<std::string> parts;
-    std::string cur;
-    for (size_t i = 0; i < arg.size(); ++i) {
-        if (arg[i] == ',' && i + 1 < arg.size() && arg[i + 1] == ',') {
-            cur += ',';
-            ++i;
-        } else if (arg[i] == ',') {
-            parts.push_back(cur);
-            cur.clear();
-        } else {
-            cur += arg[i];
-        }
-    }
-    parts.push_back(cur);
+    std::vector<std::string> parts = keel::split_option(arg);
     for (const auto &p : parts) {
         if (p.empty()) continue;
         auto eq = p.find('=');

@@ -91,36 +91,33 @@ static void raw_close(void *state)
     free(state);
 }
 
-static int raw_preadv(void *state, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err)
+// The iovecs one after another from @offset, read or written through the file layer.
+static int raw_io(Raw *r, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, bool write, KeelError *err)
 {
-    Raw *r = state;
     uint64_t total = 0;
     for (unsigned i = 0; i < iovcnt; ++i)
         total += iov[i].len;
     if (raw_check_range(r, offset, total, err) != KEEL_OK) return KEEL_ERR;
     for (unsigned i = 0; i < iovcnt; ++i) {
-        if (iov[i].len &&
-            keel_services->block_file_pread(r->file, offset, iov[i].base, iov[i].len, err) != KEEL_OK)
-            return KEEL_ERR;
+        int rc = KEEL_OK;
+        if (iov[i].len && write)
+            rc = keel_services->block_file_pwrite(r->file, offset, iov[i].base, iov[i].len, err);
+        else if (iov[i].len)
+            rc = keel_services->block_file_pread(r->file, offset, iov[i].base, iov[i].len, err);
+        if (rc != KEEL_OK) return KEEL_ERR;
         offset += iov[i].len;
     }
     return KEEL_OK;
 }
 
+static int raw_preadv(void *state, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err)
+{
+    return raw_io(state, offset, iov, iovcnt, false, err);
+}
+
 static int raw_pwritev(void *state, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err)
 {
-    Raw *r = state;
-    uint64_t total = 0;
-    for (unsigned i = 0; i < iovcnt; ++i)
-        total += iov[i].len;
-    if (raw_check_range(r, offset, total, err) != KEEL_OK) return KEEL_ERR;
-    for (unsigned i = 0; i < iovcnt; ++i) {
-        if (iov[i].len &&
-            keel_services->block_file_pwrite(r->file, offset, iov[i].base, iov[i].len, err) != KEEL_OK)
-            return KEEL_ERR;
-        offset += iov[i].len;
-    }
-    return KEEL_OK;
+    return raw_io(state, offset, iov, iovcnt, true, err);
 }
 
 static int raw_flush(void *state, KeelError *err)
