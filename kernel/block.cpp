@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
@@ -337,6 +338,21 @@ void node_write(KeelBlockNode *node, uint64_t offset, const void *buf, size_t le
     check(node->driver->ops->pwritev(node->state, offset, &v, 1, &err), err, "write");
 }
 
+void node_write_compressed(KeelBlockNode *node, uint64_t offset, const void *buf, size_t len)
+{
+    if (!(node->flags & KEEL_BLOCK_RDWR)) throw Error("'" + node->filename + "' is opened read-only");
+    if (!node->driver->ops->pwritev_compressed)
+        throw Error("Compression not supported by format '" + node->format + "'");
+    KeelIoVec v{const_cast<void *>(buf), len};
+    KeelError err;
+    check(node->driver->ops->pwritev_compressed(node->state, offset, &v, 1, &err), err, "compressed write");
+}
+
+bool format_supports_compression(const std::string &format)
+{
+    return driver_info(format)->ops->pwritev_compressed != nullptr;
+}
+
 #define KEEL_NODE_OP(hook, what, ...)                                                                    \
     do {                                                                                                 \
         if (!node->driver->ops->hook)                                                                    \
@@ -663,6 +679,53 @@ DriveSpec parse_drive(const std::string &arg)
     return d;
 }
 
+namespace
+{
+
+// The directory of -snapshot overlays: $TMPDIR, else /var/tmp (QEMU's choice: /tmp may be a small tmpfs).
+std::string snapshot_dir()
+{
+    const char *t = std::getenv("TMPDIR");
+    return t && *t ? t : "/var/tmp";
+}
+
+// snapshot=on, as QEMU does it: a temporary qcow2 overlay whose backing node is the image, opened
+// read-only. The file is unlinked once open, so it goes away however keel ends; only its descriptor keeps
+// it, and the guest's writes fill the disk of the temporary directory, not keel's memory.
+BlockNodePtr snapshot_overlay(BlockNodePtr image, const std::string &name)
+{
+    std::string dir = snapshot_dir();
+    std::string path = dir + "/keel-snapshot-XXXXXX";
+    int fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd < 0)
+        throw Error("Could not create the temporary -snapshot overlay in '" + dir +
+                    "': " + errno_text(errno));
+    ::close(fd);
+    BlockNodePtr top;
+    try {
+        // The backing file name is informative only (the image's node is attached below); absolute, so
+        // that the overlay would be valid on its own.
+        char *real = ::realpath(image->filename.c_str(), nullptr);
+        std::string backing = real ? real : image->filename;
+        std::free(real);
+        // qcow2 sizes are whole sectors: an odd-sized image gets zeroes up to the next one (as in QEMU).
+        uint64_t size = (block_node_length(image.get()) + 511) / 512 * 512;
+        create_image(path, "qcow2", size, {{"backing_file", backing}, {"backing_fmt", image->format}});
+        top = open_image(path, "qcow2", KEEL_BLOCK_RDWR | KEEL_BLOCK_NO_BACKING);
+    } catch (const Error &e) {
+        ::unlink(path.c_str());
+        throw Error("Could not create the temporary -snapshot overlay of '" + name + "' in '" + dir +
+                    "': " + e.what());
+    }
+    ::unlink(path.c_str());
+    top->filename = top->file->name = path + " (the -snapshot overlay of " + name + ")";
+    top->backing = std::move(image);
+    if (top->driver->ops->set_backing) top->driver->ops->set_backing(top->state, top->backing.get());
+    return top;
+}
+
+} // namespace
+
 KeelDrive *add_drive(const DriveSpec &spec)
 {
     std::lock_guard<std::mutex> g(drives_lock());
@@ -682,6 +745,8 @@ KeelDrive *add_drive(const DriveSpec &spec)
     uint32_t flags = (spec.read_only || spec.snapshot) ? 0 : KEEL_BLOCK_RDWR;
     try {
         d->node = open_image(spec.file, spec.format, flags);
+        if (d->snapshot) d->node = snapshot_overlay(std::move(d->node), spec.file);
+        d->length = block_node_length(d->node.get());
     } catch (const Error &e) {
         throw Error("-drive file=" + spec.file + ": " + e.what());
     }
@@ -719,7 +784,7 @@ void close_drives()
 {
     std::lock_guard<std::mutex> g(drives_lock());
     for (auto &[id, d] : drives()) {
-        if (d->node && (d->node->flags & KEEL_BLOCK_RDWR) && d->node->driver->ops->flush) {
+        if (d->node && !d->snapshot && (d->node->flags & KEEL_BLOCK_RDWR) && d->node->driver->ops->flush) {
             KeelError err;
             if (d->node->driver->ops->flush(d->node->state, &err) != KEEL_OK)
                 warning_sink()("drive '" + id + "': " + (err.is_set ? err.message : "flush failed"));
@@ -749,35 +814,6 @@ int drive_writable(KeelDrive *d, KeelError *err)
     return KEEL_OK;
 }
 
-// The overlay chunk at `base` (created from the image's bytes on first use).
-std::vector<uint8_t> *overlay_chunk(KeelDrive *d, uint64_t base, KeelError *err)
-{
-    auto it = d->overlay.find(base);
-    if (it != d->overlay.end()) return &it->second;
-    uint64_t n = std::min<uint64_t>(kSnapshotChunk, drive_length(d) - base);
-    std::vector<uint8_t> chunk(n);
-    KeelIoVec v{chunk.data(), chunk.size()};
-    if (block_node_preadv(d->node.get(), base, &v, 1, err) != KEEL_OK) return nullptr;
-    return &d->overlay.emplace(base, std::move(chunk)).first->second;
-}
-
-// Apply `fn(chunk bytes, length, position in the request)` over [offset, offset+bytes) of the overlay.
-template <class Fn> int overlay_each(KeelDrive *d, uint64_t offset, uint64_t bytes, KeelError *err, Fn fn)
-{
-    uint64_t done = 0;
-    while (done < bytes) {
-        uint64_t pos = offset + done;
-        uint64_t base = pos - pos % kSnapshotChunk;
-        std::vector<uint8_t> *c = overlay_chunk(d, base, err);
-        if (!c) return KEEL_ERR;
-        uint64_t in = pos - base;
-        uint64_t n = std::min<uint64_t>(bytes - done, c->size() - in);
-        fn(c->data() + in, n, done);
-        done += n;
-    }
-    return KEEL_OK;
-}
-
 } // namespace
 
 static int drive_preadv_impl(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
@@ -785,24 +821,7 @@ static int drive_preadv_impl(KeelDrive *d, uint64_t offset, const KeelIoVec *iov
 {
     uint64_t total = iov_size(iov, iovcnt);
     if (drive_range(d, offset, total, err) != KEEL_OK) return KEEL_ERR;
-    if (d->node->driver->ops->preadv(d->node->state, offset, iov, iovcnt, err) != KEEL_OK) return KEEL_ERR;
-    if (d->overlay.empty()) return KEEL_OK;
-    // Copy what the guest wrote over the image's bytes.
-    uint64_t pos = offset;
-    for (unsigned i = 0; i < iovcnt; ++i) {
-        auto *dst = static_cast<uint8_t *>(iov[i].base);
-        uint64_t left = iov[i].len;
-        while (left) {
-            uint64_t base = pos - pos % kSnapshotChunk;
-            uint64_t n = std::min<uint64_t>(left, base + kSnapshotChunk - pos);
-            auto it = d->overlay.find(base);
-            if (it != d->overlay.end()) std::memcpy(dst, it->second.data() + (pos - base), n);
-            dst += n;
-            pos += n;
-            left -= n;
-        }
-    }
-    return KEEL_OK;
+    return d->node->driver->ops->preadv(d->node->state, offset, iov, iovcnt, err);
 }
 
 static int drive_pwritev_impl(KeelDrive *d, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt,
@@ -810,18 +829,6 @@ static int drive_pwritev_impl(KeelDrive *d, uint64_t offset, const KeelIoVec *io
 {
     uint64_t total = iov_size(iov, iovcnt);
     if (drive_writable(d, err) != KEEL_OK || drive_range(d, offset, total, err) != KEEL_OK) return KEEL_ERR;
-    if (d->snapshot) {
-        // Gather, then copy into the chunks.
-        std::vector<uint8_t> data(total);
-        uint64_t at = 0;
-        for (unsigned i = 0; i < iovcnt; ++i) {
-            std::memcpy(data.data() + at, iov[i].base, iov[i].len);
-            at += iov[i].len;
-        }
-        return overlay_each(d, offset, total, err, [&](uint8_t *p, uint64_t n, uint64_t done) {
-            std::memcpy(p, data.data() + done, n);
-        });
-    }
     if (!d->node->driver->ops->pwritev) return fail(err, "format '" + d->node->format + "' cannot write");
     try {
         check_probed_raw_write(d->node.get(), offset, iov, iovcnt);
@@ -833,6 +840,7 @@ static int drive_pwritev_impl(KeelDrive *d, uint64_t offset, const KeelIoVec *io
 
 static int drive_flush_impl(KeelDrive *d, KeelError *err)
 {
+    // A -snapshot overlay is thrown away at exit: nothing to make durable (QEMU: cache=unsafe).
     if (d->snapshot || d->read_only || !d->node->driver->ops->flush) return KEEL_OK;
     return d->node->driver->ops->flush(d->node->state, err);
 }
@@ -841,7 +849,7 @@ static int drive_discard_impl(KeelDrive *d, uint64_t offset, uint64_t bytes, Kee
 {
     if (drive_writable(d, err) != KEEL_OK || drive_range(d, offset, bytes, err) != KEEL_OK) return KEEL_ERR;
     // A discard is a hint: without support it does nothing, as in QEMU.
-    if (d->snapshot || !d->node->driver->ops->discard) return KEEL_OK;
+    if (!d->node->driver->ops->discard) return KEEL_OK;
     return d->node->driver->ops->discard(d->node->state, offset, bytes, err);
 }
 
@@ -849,9 +857,6 @@ static int drive_write_zeroes_impl(KeelDrive *d, uint64_t offset, uint64_t bytes
                                    KeelError *err)
 {
     if (drive_writable(d, err) != KEEL_OK || drive_range(d, offset, bytes, err) != KEEL_OK) return KEEL_ERR;
-    if (d->snapshot)
-        return overlay_each(d, offset, bytes, err,
-                            [](uint8_t *p, uint64_t n, uint64_t) { std::memset(p, 0, n); });
     if (d->node->driver->ops->write_zeroes)
         return d->node->driver->ops->write_zeroes(d->node->state, offset, bytes, flags, err);
     // Fall back to writing zeroes.
@@ -909,7 +914,7 @@ int drive_write_zeroes(KeelDrive *d, uint64_t offset, uint64_t bytes, uint32_t f
 
 uint64_t drive_length(KeelDrive *d)
 {
-    return block_node_length(d->node.get());
+    return d->length;
 }
 
 bool drive_read_only(KeelDrive *d)

@@ -51,12 +51,14 @@ struct KeelDrive {
     std::string id;
     std::string interface; // "virtio" or "none"
     std::unique_ptr<KeelBlockNode> node;
+    // The disk's size, read once when the drive opens: nothing resizes an open drive, and asking the
+    // driver on every request cost raw images an fstat each (keel-bench-blockio).
+    uint64_t length = 0;
     bool read_only = false;
-    // snapshot=on: writes land in this in-memory copy-on-write overlay (64 KiB
-    // chunks, each a full copy of the image's bytes plus the guest's writes)
-    // and are dropped when keel exits. The image is opened read-only.
+    // snapshot=on: `node` is a temporary qcow2 overlay (in $TMPDIR, default
+    // /var/tmp, unlinked as soon as it is open) whose backing node is the
+    // image, opened read-only; the guest's writes vanish when keel exits.
     bool snapshot = false;
-    std::map<uint64_t, std::vector<uint8_t>> overlay;
     std::string user; // the device that uses it ("" = none yet)
 };
 
@@ -67,8 +69,6 @@ namespace keel
 // Share the image with writers (keel-img -U, QEMU's force-share): take no lock.
 constexpr uint32_t kBlockForceShare = 1u << 16;
 
-// Overlay chunk size of snapshot=on drives.
-constexpr uint64_t kSnapshotChunk = 64 * 1024;
 // Longest backing chain open_image follows.
 constexpr unsigned kMaxBackingDepth = 256;
 
@@ -90,6 +90,10 @@ std::string probe_format(const std::string &path, bool *guessed_raw = nullptr);
 // Node helpers for keel-img; all throw keel::Error on failure.
 void node_read(KeelBlockNode *node, uint64_t offset, void *buf, size_t len);
 void node_write(KeelBlockNode *node, uint64_t offset, const void *buf, size_t len);
+// One whole cluster (or the disk's last part) stored compressed, into unallocated space (convert -c).
+void node_write_compressed(KeelBlockNode *node, uint64_t offset, const void *buf, size_t len);
+// Whether `format` (a registered block driver; throws if none) can write compressed clusters.
+bool format_supports_compression(const std::string &format);
 void node_flush(KeelBlockNode *node);
 void node_discard(KeelBlockNode *node, uint64_t offset, uint64_t bytes);
 void node_write_zeroes(KeelBlockNode *node, uint64_t offset, uint64_t bytes, uint32_t flags);

@@ -2,8 +2,11 @@
 // The block layer through the kernel: raw round trips, probing, backing chains, image locks, drives, -drive.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -435,4 +438,156 @@ TEST_CASE("a drive of a missing file or an unknown format names it")
     CHECK_THAT(error_of([&] { add_drive(parse_drive("file=" + p + ",format=vmdk")); }),
                Catch::Contains("unknown block driver 'vmdk'"));
     CHECK(drive_ids().empty());
+}
+
+namespace
+{
+
+// The entries of a directory (without . and ..).
+std::vector<std::string> dir_entries(const std::string &dir)
+{
+    std::vector<std::string> out;
+    for (const auto &e : std::filesystem::directory_iterator(dir))
+        out.push_back(e.path().filename().string());
+    return out;
+}
+
+// What this process's descriptors point to under `dir` (a deleted file reads "... (deleted)").
+std::vector<std::string> open_files_in(const std::string &dir)
+{
+    std::vector<std::string> out;
+    for (const auto &e : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+        if (!ec && target.rfind(dir + "/", 0) == 0) out.push_back(e.path().string() + " -> " + target);
+    }
+    return out;
+}
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+    std::string name;
+    std::optional<std::string> old;
+    ScopedEnv(const std::string &n, const std::string &v) : name(n)
+    {
+        if (const char *o = std::getenv(n.c_str())) old = o;
+        ::setenv(n.c_str(), v.c_str(), 1);
+    }
+    ~ScopedEnv()
+    {
+        if (old)
+            ::setenv(name.c_str(), old->c_str(), 1);
+        else
+            ::unsetenv(name.c_str());
+    }
+};
+
+} // namespace
+
+TEST_CASE("snapshot=on writes to a temporary qcow2 overlay in TMPDIR that is unlinked at once")
+{
+    ready();
+    std::string tmpdir = tmp_path("snapdir");
+    std::filesystem::remove_all(tmpdir);
+    std::filesystem::create_directory(tmpdir);
+    ScopedEnv env("TMPDIR", tmpdir);
+
+    // A qcow2 image with data in its first MiB.
+    std::string p = tmp_path("snap.qcow2");
+    create_image(p, "qcow2", 8 << 20, {});
+    auto first = pattern(1 << 20, 5);
+    {
+        auto node = open_image(p, "qcow2", KEEL_BLOCK_RDWR);
+        node_write(node.get(), 0, first.data(), first.size());
+    }
+    std::string before = read_file(p);
+
+    KeelDrive *d = add_drive(parse_drive("file=" + p + ",format=qcow2,snapshot=on,id=snap2"));
+    CHECK(d->snapshot);
+    CHECK(drive_length(d) == 8u << 20);
+    // The overlay is already unlinked, yet open: a file on disk, not memory.
+    CHECK(dir_entries(tmpdir).empty());
+    auto open = open_files_in(tmpdir);
+    REQUIRE(open.size() == 1);
+    CHECK_THAT(open[0], Catch::Contains("/keel-snapshot-") && Catch::EndsWith("(deleted)"));
+    CHECK(d->node->format == "qcow2");
+    REQUIRE(d->node->backing);
+    CHECK(d->node->backing->filename == p);
+    CHECK_FALSE(d->node->backing->flags & KEEL_BLOCK_RDWR);
+
+    // 6 MiB of writes over the image's data and past it, zeroes, a discard: all read back.
+    auto big = pattern(6 << 20, 9);
+    KeelError err;
+    for (size_t off = 0; off < big.size(); off += 1 << 20) {
+        KeelIoVec v{big.data() + off, 1 << 20};
+        REQUIRE(drive_pwritev(d, 512 * 1024 + off, &v, 1, &err) == KEEL_OK);
+    }
+    REQUIRE(drive_write_zeroes(d, 2 << 20, 4096, 0, &err) == KEEL_OK);
+    REQUIRE(drive_flush(d, &err) == KEEL_OK);
+    std::vector<uint8_t> all(8 << 20);
+    KeelIoVec av{all.data(), all.size()};
+    REQUIRE(drive_preadv(d, 0, &av, 1, &err) == KEEL_OK);
+    std::vector<uint8_t> expect(8 << 20, 0);
+    std::copy(first.begin(), first.begin() + 512 * 1024, expect.begin());
+    std::copy(big.begin(), big.end(), expect.begin() + 512 * 1024);
+    std::fill(expect.begin() + (2 << 20), expect.begin() + (2 << 20) + 4096, 0);
+    CHECK(all == expect);
+    // The writes are in the overlay's file: it grew by at least their size.
+    struct stat st;
+    REQUIRE(::stat(open[0].substr(0, open[0].find(" -> ")).c_str(), &st) == 0);
+    CHECK(st.st_size >= 6 << 20);
+    // The image is in use (shared read-only): no writer may take it meanwhile.
+    CHECK_THAT(error_of([&] { open_image(p, "qcow2", KEEL_BLOCK_RDWR); }), Catch::Contains("lock"));
+    CHECK_NOTHROW(open_image(p, "qcow2", 0)); // readers may
+
+    close_drives();
+    // Gone with the drive, and the image byte-identical, clean and writable again.
+    CHECK(open_files_in(tmpdir).empty());
+    CHECK(dir_entries(tmpdir).empty());
+    CHECK(read_file(p) == before);
+    auto node = open_image(p, "qcow2", KEEL_BLOCK_RDWR | KEEL_BLOCK_CHECK);
+    KeelBlockCheckResult r = node_check(node.get(), 0, [](const std::string &) {});
+    CHECK(r.corruptions == 0);
+    CHECK(r.leaks == 0);
+}
+
+TEST_CASE("snapshot=on with an unusable TMPDIR names the directory and changes nothing")
+{
+    ready();
+    std::string p = tmp_path("snap-fail.raw");
+    create_image(p, "raw", 1 << 20, {});
+    std::string before = read_file(p);
+    ScopedEnv env("TMPDIR", "/nonexistent/keel-tmp");
+    CHECK_THAT(
+        error_of([&] { add_drive(parse_drive("file=" + p + ",format=raw,snapshot=on")); }),
+        Catch::Contains("-drive file=" + p) &&
+            Catch::Contains("Could not create the temporary -snapshot overlay in '/nonexistent/keel-tmp'") &&
+            Catch::Contains("No such file or directory"));
+    CHECK(drive_ids().empty());
+    CHECK(read_file(p) == before);
+    // Nothing holds the image: a writer gets it.
+    CHECK_NOTHROW(open_image(p, "raw", KEEL_BLOCK_RDWR));
+}
+
+TEST_CASE("snapshot=on over an image of a size that is not whole sectors rounds up as QEMU does")
+{
+    ready();
+    std::string p = tmp_path("odd.raw");
+    write_file(p, "odd-sized image", 1000);
+    std::string before = read_file(p);
+    KeelDrive *d = add_drive(parse_drive("file=" + p + ",format=raw,snapshot=on"));
+    CHECK(drive_length(d) == 1024);
+    std::vector<uint8_t> all(1024, 0xff);
+    KeelIoVec v{all.data(), all.size()};
+    KeelError err;
+    REQUIRE(drive_preadv(d, 0, &v, 1, &err) == KEEL_OK);
+    CHECK(std::string(all.begin(), all.begin() + 1000) == before);
+    CHECK(std::all_of(all.begin() + 1000, all.end(), [](uint8_t b) { return b == 0; }));
+    std::vector<uint8_t> ones(1024, 1);
+    KeelIoVec w{ones.data(), ones.size()};
+    REQUIRE(drive_pwritev(d, 0, &w, 1, &err) == KEEL_OK);
+    REQUIRE(drive_preadv(d, 0, &v, 1, &err) == KEEL_OK);
+    CHECK(all == ones);
+    close_drives();
+    CHECK(read_file(p) == before);
 }

@@ -14,6 +14,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#ifdef KEEL_QCOW2_LINKED
+extern "C" const KeelModuleInfo *keel_module_info(void);
+#endif
+
 namespace qcow2test
 {
 namespace
@@ -156,10 +160,14 @@ int register_block_driver(KeelRegistrar *, const KeelBlockDriverInfo *d, KeelErr
 const KeelBlockDriverInfo *driver()
 {
     if (registered) return registered;
+#ifdef KEEL_QCOW2_LINKED
+    KeelModuleInfoFn fn = keel_module_info;
+#else
     void *h = dlopen(MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
     if (!h) throw std::runtime_error(std::string("dlopen: ") + dlerror());
     auto fn = (KeelModuleInfoFn)dlsym(h, KEEL_MODULE_SYMBOL);
     if (!fn) throw std::runtime_error("no keel_module_info");
+#endif
     const KeelModuleInfo *mi = fn();
     KeelRegistrar reg{};
     reg.size = sizeof reg;
@@ -178,6 +186,12 @@ File::File(const std::string &path, bool create)
     f.name = path;
 }
 
+File::File(int fd, const std::string &name)
+{
+    f.fd = fd;
+    f.name = name;
+}
+
 File::~File()
 {
     ::close(f.fd);
@@ -186,6 +200,11 @@ File::~File()
 Image::Image(const std::string &path, uint32_t flags, const KeelBlockOption *opts) : file(path)
 {
     state = ops()->open(&node, &file.f, flags, opts, &err);
+}
+
+Image::Image(int fd, const std::string &name, uint32_t flags) : file(fd, name)
+{
+    state = ops()->open(&node, &file.f, flags, nullptr, &err);
 }
 
 Image::~Image()

@@ -26,13 +26,15 @@ struct KeelBlockNode {
 namespace qcow2test
 {
 
-// The module, loaded once per process.
+// The module, loaded once per process: dlopen(MODULE_PATH), or, built with KEEL_QCOW2_LINKED, the qcow2
+// sources linked into the test itself (the fuzzer: coverage of a dlopen'ed module needs a runtime in it).
 const KeelBlockDriverInfo *driver();
 
 // An open host file (created or truncated when @create).
 struct File {
     KeelBlockFile f;
     File(const std::string &path, bool create = false);
+    File(int fd, const std::string &name); // takes over @fd (e.g. a memfd)
     ~File();
     File(const File &) = delete;
     File &operator=(const File &) = delete;
@@ -46,6 +48,7 @@ struct Image {
     KeelError err;
     // @opts: the driver's runtime options (-drive l2-cache-size=...), NULL-key terminated, or NULL.
     Image(const std::string &path, uint32_t flags, const KeelBlockOption *opts = nullptr);
+    Image(int fd, const std::string &name, uint32_t flags); // over an fd File takes over
     ~Image();
     const KeelBlockDriverOps *ops() const { return driver()->ops; }
     bool ok() const { return state != nullptr; }

@@ -115,6 +115,15 @@ TEST_CASE("qcow2 refuses corrupt headers with a clear error", "[qcow2][corrupt]"
         {"L2 table unaligned", l1 + 0, 0x8000000000040200ull, 8, "L2 table at 0x40200"},
         {"L2 table past EOF", l1 + 0, 0x8000000010000000ull, 8, "L2 table at 0x10000000"},
         {"header extension too long", 112 + 4, 0x100000, 4, "header extension"},
+        {"refcount block past EOF", 0x10000, 0x10000000, 8,
+         "refcount block 0 at 0x10000000 is unaligned or past"},
+        {"refcount block on the L1 table", 0x10000, l1, 8,
+         "refcount block 0 at 0x30000 overlaps the active L1"},
+        {"L2 table on the refcount table", l1 + 0, 0x8000000000010000ull, 8, "overlaps the refcount table"},
+        {"L2 table on the header", l1 + 0, 0x8000000000000000ull, 8, "has flags but no L2 table"},
+        {"L1 entry reserved bits", l1 + 0, 0x8000000000040001ull, 8, "has reserved bits set"},
+        {"L1 table on the refcount table", 40, 0x10000, 8,
+         "the refcount table at 0x10000 overlaps the active L1"},
     }));
     INFO(c.what);
     std::vector<uint8_t> d = good;
@@ -183,17 +192,55 @@ TEST_CASE("qcow2 honours the dirty and corrupt bits", "[qcow2][corrupt]")
 {
     TmpDir t;
     std::vector<uint8_t> d = good_image(t);
-    SECTION("dirty: opens, and says so")
+    SECTION("dirty: read-only opens say so, read/write opens repair leaks and clear the bit")
     {
         put_be(d, 72, 1, 8);
+        d.resize(9 * 65536);
+        put_be(d, 0x20000 + 2 * 8, 1, 2); // a leaked cluster 8
         std::string p = t / "dirty.qcow2";
         write_file(p, d);
-        Image im(p, KEEL_BLOCK_RDWR);
-        REQUIRE(im.ok());
         KeelBlockInfo info{};
         info.size = sizeof info;
-        im.ops()->info(im.state, &info);
-        CHECK(info.dirty);
+        {
+            Image im(p, 0);
+            REQUIRE(im.ok());
+            im.ops()->info(im.state, &info);
+            CHECK(info.dirty);
+        }
+        CHECK(read_file(p) == d);
+        {
+            Image im(p, KEEL_BLOCK_RDWR);
+            INFO(im.err.message);
+            REQUIRE(im.ok());
+            im.ops()->info(im.state, &info);
+            CHECK_FALSE(info.dirty);
+        }
+        std::string out;
+        CHECK(run("qemu-img check '" + p + "'", &out) == 0);
+    }
+    SECTION("dirty with a refcount too low: read/write refused untouched, check -r all repairs")
+    {
+        put_be(d, 72, 1, 8);
+        put_be(d, 0x20000 + 2 * 5, 0, 2); // guest cluster 0's data has refcount 0
+        std::string p = t / "dirty.qcow2";
+        write_file(p, d);
+        {
+            Image im(p, KEEL_BLOCK_RDWR);
+            REQUIRE_FALSE(im.ok());
+            CHECK(im.err.message.find("check finds 2 corruptions") != std::string::npos);
+        }
+        CHECK(read_file(p) == d);
+        Image im(p, KEEL_BLOCK_RDWR | KEEL_BLOCK_CHECK);
+        REQUIRE(im.ok());
+        KeelBlockCheckResult r{};
+        r.size = sizeof r;
+        REQUIRE(im.ops()->check(im.state, KEEL_BLOCK_FIX_LEAKS | KEEL_BLOCK_FIX_ERRORS, &r, nullptr, nullptr,
+                                &im.err) == KEEL_OK);
+        CHECK(r.corruptions_fixed == 1);
+        CHECK(r.corruptions == 0);
+        std::string out;
+        CHECK(run("qemu-img check '" + p + "'", &out) == 0);
+        INFO(out);
     }
     SECTION("corrupt: read-only yes, read-write no")
     {
@@ -257,4 +304,57 @@ TEST_CASE("qcow2 survives randomly damaged metadata", "[qcow2][corrupt]")
         CHECK(read_file(p) == d);
     }
     CHECK(opened > 0);
+}
+
+TEST_CASE("qcow2 check reports what open refuses, and counts leaks in the image end", "[qcow2][corrupt]")
+{
+    TmpDir t;
+    std::vector<uint8_t> good = good_image(t);
+    const uint64_t l1 = be_at(good, 40);
+    std::string p = t / "bad.qcow2";
+    auto check_image = [&](const std::vector<uint8_t> &d) {
+        write_file(p, d);
+        Image im(p, KEEL_BLOCK_CHECK);
+        INFO(im.err.message);
+        REQUIRE(im.ok());
+        KeelBlockCheckResult r{};
+        r.size = sizeof r;
+        REQUIRE(im.ops()->check(im.state, 0, &r, nullptr, nullptr, &im.err) == KEEL_OK);
+        CHECK(read_file(p) == d);
+        return r;
+    };
+    SECTION("metadata open refuses")
+    {
+        std::vector<uint8_t> d = good;
+        put_be(d, l1, 0x8000000000010000ull, 8); // the L2 table is the refcount table
+        CHECK(check_image(d).corruptions > 0);
+        d = good;
+        put_be(d, l1, 0x8000000000000000ull, 8); // flags, no table: qemu-img reads the header as its L2 table
+        CHECK(check_image(d).corruptions == 1);
+    }
+    SECTION("a compressed descriptor running a cluster or more past the end is corrupt, as in qemu-img")
+    {
+        std::vector<uint8_t> c = good_image(t, true);
+        uint64_t l2 = be_at(c, be_at(c, 40)) & 0x00fffffffffffe00ull;
+        CHECK(check_image(c).corruptions == 0);
+        put_be(c, l2, be_at(c, l2) | (0xffull << 54), 8); // 256 sectors
+        CHECK(check_image(c).corruptions == 1);
+        std::string out;
+        CHECK(run("qemu-img check '" + p + "'", &out) == 2);
+    }
+    SECTION("leaked clusters past the data move the image end, as qemu-img counts it")
+    {
+        // The good image is 7 clusters (header, refcount table and block, L1, L2, two data clusters).
+        REQUIRE(good.size() == 7 * 65536);
+        std::vector<uint8_t> d = good;
+        d.resize(10 * 65536);
+        put_be(d, 0x20000 + 2 * 9, 1, 2); // cluster 9: refcount 1, referenced by nothing
+        KeelBlockCheckResult r = check_image(d);
+        CHECK(r.leaks == 1);
+        CHECK(r.corruptions == 0);
+        CHECK(r.image_end_offset == 10 * 65536);
+        std::string out;
+        CHECK(run("qemu-img check --output=json '" + p + "'", &out) == 3);
+        CHECK(out.find("\"image-end-offset\": 655360") != std::string::npos);
+    }
 }

@@ -267,8 +267,6 @@ TEST_CASE("qcow2 grows an image it made and qemu-img agrees", "[qcow2][interop]"
         REQUIRE(im.write(4096, b.data(), b.size()) == KEEL_OK);
         REQUIRE(im.ops()->truncate(im.state, 100 << 20, &im.err) == KEEL_OK);
         REQUIRE(im.write((100 << 20) - 4096, b.data(), b.size()) == KEEL_OK);
-        REQUIRE(im.ops()->truncate(im.state, 1 << 20, &im.err) == KEEL_ERR);
-        CHECK(im.err.message.find("shrunk") != std::string::npos);
     }
     std::string out;
     REQUIRE(run("qemu-img check '" + img + "'", &out) == 0);

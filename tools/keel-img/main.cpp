@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
 // keel-img: create, inspect, check and convert disk images, with qemu-img's commands and output.
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -237,15 +242,16 @@ std::string snapshot_clock(uint64_t nsec)
                            static_cast<unsigned long long>(ms % 1000));
 }
 
+// qemu-img 7.2's columns, to the byte (a name longer than its column pushes the rest right).
 std::string snapshot_table(const std::vector<keel::SnapshotInfo> &snaps)
 {
-    std::string s =
-        keel::strprintf("%-9s %-17s %7s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+    const char *fmt = "%-9s %-16s %8s%20s%13s%11s\n";
+    std::string s = keel::strprintf(fmt, "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
     for (const auto &sn : snaps) {
         std::string icount = sn.icount == UINT64_MAX ? "" : std::to_string(sn.icount);
-        s += keel::strprintf("%-9s %-17s %7s%20s%13s%11s\n", sn.id.c_str(), sn.name.c_str(),
-                             size_str(sn.vm_state_size).c_str(), (" " + snapshot_date(sn.date_sec)).c_str(),
-                             (" " + snapshot_clock(sn.vm_clock_nsec)).c_str(), (" " + icount).c_str());
+        s += keel::strprintf(fmt, sn.id.c_str(), sn.name.c_str(), size_str(sn.vm_state_size).c_str(),
+                             snapshot_date(sn.date_sec).c_str(), snapshot_clock(sn.vm_clock_nsec).c_str(),
+                             icount.c_str());
     }
     return s;
 }
@@ -515,7 +521,8 @@ int cmd_check(const std::vector<std::string> &argv)
             throw UsageError("Unknown option value for -r (expecting 'leaks' or 'all'): " + r);
     }
     std::string file = a.positional[0];
-    uint32_t flags = KEEL_BLOCK_CHECK | KEEL_BLOCK_NO_BACKING | (fix ? KEEL_BLOCK_RDWR : 0) | share_flag(a);
+    // The backing chain is opened too, as qemu-img does: a missing backing file or a loop is an error.
+    uint32_t flags = KEEL_BLOCK_CHECK | (fix ? KEEL_BLOCK_RDWR : 0) | share_flag(a);
     keel::BlockNodePtr node = keel::open_image(file, a.get("format", a.get("f")), flags);
     if (!node->driver->ops->check) {
         std::fprintf(stderr, "keel-img: This image format does not support checks\n");
@@ -589,9 +596,8 @@ ChainStatus chain_status(KeelBlockNode *top, uint64_t offset, uint64_t bytes)
 
 bool all_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; ++i)
-        if (p[i]) return false;
-    return true;
+    // Comparing the buffer with itself shifted by one byte lets memcmp's vectorised loop do the scan.
+    return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
 }
 
 // --- convert ---
@@ -619,42 +625,106 @@ class Progress
     double last_ = -100;
 };
 
-int cmd_convert(const std::vector<std::string> &argv)
+// The source of a convert read ahead on a second thread while the caller writes, so that reading and
+// writing (mostly the host kernel's copies) overlap, as qemu-img's requests in flight make them. Only this
+// thread touches the source node, only the caller the target.
+class ReadAhead
 {
-    Args a(argv, "fOoBS", {}, {"force-share"});
-    a.only({"f", "O", "o", "p", "c", "q", "n", "U", "force-share"});
-    if (a.positional.size() != 2) throw UsageError("Expecting a source and a target image file name");
-    std::string src = a.positional[0], dst = a.positional[1];
-    std::string ofmt = a.get("O", "raw");
-    if (a.has("c"))
-        throw Error("Compression not supported by format '" + ofmt +
-                    "' through keel's block driver interface (it has no compressed write)");
-    std::vector<std::pair<std::string, std::string>> opts;
-    for (const auto &o : a.all("o"))
-        for (auto &kv : parse_options(o))
-            opts.push_back(kv);
-    if (std::any_of(opts.begin(), opts.end(), [](const auto &kv) { return kv.first == "help"; })) {
-        print_option_help(ofmt);
-        return 0;
+  public:
+    struct Chunk {
+        uint64_t off = 0;
+        ChainStatus st{};
+        std::vector<uint8_t> data; // empty for a range that reads as zeroes
+    };
+
+    ReadAhead(KeelBlockNode *in, uint64_t size) : thread_([this, in, size] { run(in, size); }) {}
+    ~ReadAhead()
+    {
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
     }
-    keel::BlockNodePtr in = keel::open_image(src, a.get("f"), share_flag(a));
-    uint64_t size = keel::block_node_length(in.get());
-    if (!a.has("n")) keel::create_image(dst, ofmt, size, opts);
-    keel::BlockNodePtr outn = keel::open_image(dst, ofmt, KEEL_BLOCK_RDWR);
-    if (a.has("n") && keel::block_node_length(outn.get()) < size)
-        throw Error("The target '" + dst + "' is smaller than the source");
-    Progress prog(a.has("p"));
-    std::vector<uint8_t> buf;
-    // A freshly created target reads as zeroes; with -n it must be told.
-    bool fresh = !a.has("n");
-    for (uint64_t off = 0; off < size;) {
-        ChainStatus st = chain_status(in.get(), off, std::min(kChunk, size - off));
-        if (st.zero && !st.data) {
-            if (!fresh) keel::node_write_zeroes(outn.get(), off, st.pnum, KEEL_BLOCK_MAY_UNMAP);
+    ReadAhead(const ReadAhead &) = delete;
+    ReadAhead &operator=(const ReadAhead &) = delete;
+
+    // The next chunk in order; false at the end. Rethrows the reader's error.
+    bool next(Chunk &c)
+    {
+        std::unique_lock<std::mutex> lk(m_);
+        if (!c.data.empty()) spare_.push_back(std::move(c.data)); // its buffer serves again
+        cv_.wait(lk, [this] { return !queue_.empty() || done_; });
+        if (queue_.empty()) {
+            if (error_) std::rethrow_exception(error_);
+            return false;
+        }
+        c = std::move(queue_.front());
+        queue_.pop_front();
+        cv_.notify_all();
+        return true;
+    }
+
+  private:
+    static constexpr size_t kDepth = 4;
+
+    void run(KeelBlockNode *in, uint64_t size)
+    {
+        try {
+            for (uint64_t off = 0; off < size;) {
+                Chunk c;
+                c.off = off;
+                c.st = chain_status(in, off, std::min(kChunk, size - off));
+                if (!(c.st.zero && !c.st.data)) {
+                    {
+                        std::lock_guard<std::mutex> lk(m_);
+                        if (!spare_.empty()) {
+                            c.data = std::move(spare_.back());
+                            spare_.pop_back();
+                        }
+                    }
+                    c.data.resize(c.st.pnum);
+                    keel::node_read(in, off, c.data.data(), c.st.pnum);
+                }
+                off += c.st.pnum;
+                std::unique_lock<std::mutex> lk(m_);
+                cv_.wait(lk, [this] { return queue_.size() < kDepth || stop_; });
+                if (stop_) return;
+                queue_.push_back(std::move(c));
+                cv_.notify_all();
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lk(m_);
+            error_ = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lk(m_);
+        done_ = true;
+        cv_.notify_all();
+    }
+
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<Chunk> queue_;
+    std::vector<std::vector<uint8_t>> spare_;
+    bool done_ = false, stop_ = false;
+    std::exception_ptr error_;
+    std::thread thread_; // last: starts once the members above exist
+};
+
+// convert without -c: each range the chain reports as data is read and written, but for its 4 KiB pieces
+// that are all zeroes (the target stays sparse).
+void convert_plain(KeelBlockNode *in, KeelBlockNode *out, uint64_t size, bool fresh, Progress &prog)
+{
+    ReadAhead source(in, size);
+    ReadAhead::Chunk c;
+    while (source.next(c)) {
+        uint64_t off = c.off;
+        const ChainStatus &st = c.st;
+        if (c.data.empty()) {
+            if (!fresh) keel::node_write_zeroes(out, off, st.pnum, KEEL_BLOCK_MAY_UNMAP);
         } else {
-            buf.resize(st.pnum);
-            keel::node_read(in.get(), off, buf.data(), st.pnum);
-            // Write only the 4 KiB pieces that are not all zeroes: the target stays sparse.
+            const std::vector<uint8_t> &buf = c.data;
             constexpr uint64_t kSparse = 4096;
             for (uint64_t p = 0; p < st.pnum;) {
                 uint64_t n = std::min(kSparse - (off + p) % kSparse, st.pnum - p);
@@ -666,16 +736,85 @@ int cmd_convert(const std::vector<std::string> &argv)
                     run += m;
                 }
                 if (!z)
-                    keel::node_write(outn.get(), off + p, buf.data() + p, run - p);
+                    keel::node_write(out, off + p, buf.data() + p, run - p);
                 else if (!fresh)
-                    keel::node_write_zeroes(outn.get(), off + p, run - p, KEEL_BLOCK_MAY_UNMAP);
+                    keel::node_write_zeroes(out, off + p, run - p, KEEL_BLOCK_MAY_UNMAP);
                 p = run;
             }
         }
-        off += st.pnum;
+        prog.show(100.0 * static_cast<double>(off + st.pnum) / static_cast<double>(size));
+    }
+}
+
+// convert -c: the target's clusters one by one, each stored compressed unless it is all zeroes (then it
+// stays unallocated, as with qemu-img); the disk's last cluster may be partial.
+void convert_compressed(KeelBlockNode *in, KeelBlockNode *out, uint64_t size, bool fresh, Progress &prog)
+{
+    uint64_t cs = keel::node_info(out).cluster_size;
+    if (cs == 0) throw Error("Compression not supported for this file format");
+    uint64_t span_max = std::max(cs, kChunk / cs * cs);
+    std::vector<uint8_t> buf;
+    for (uint64_t off = 0; off < size;) {
+        uint64_t span = std::min(span_max, size - off);
+        ChainStatus st = chain_status(in, off, span);
+        uint64_t zeroes = st.pnum == size - off ? st.pnum : st.pnum / cs * cs; // whole clusters of zeroes
+        if (st.zero && !st.data && zeroes) {
+            if (!fresh) keel::node_write_zeroes(out, off, zeroes, KEEL_BLOCK_MAY_UNMAP);
+            off += zeroes;
+        } else {
+            buf.resize(span);
+            keel::node_read(in, off, buf.data(), span);
+            for (uint64_t p = 0; p < span; p += cs) {
+                uint64_t n = std::min(cs, span - p);
+                if (!all_zero(buf.data() + p, n))
+                    keel::node_write_compressed(out, off + p, buf.data() + p, n);
+                else if (!fresh)
+                    keel::node_write_zeroes(out, off + p, n, KEEL_BLOCK_MAY_UNMAP);
+            }
+            off += span;
+        }
         prog.show(100.0 * static_cast<double>(off) / static_cast<double>(size));
     }
-    keel::node_flush(outn.get());
+}
+
+int cmd_convert(const std::vector<std::string> &argv)
+{
+    Args a(argv, "fOoBSt", {}, {"force-share"});
+    a.only({"f", "O", "o", "p", "c", "q", "n", "t", "U", "force-share"});
+    if (a.positional.size() != 2) throw UsageError("Expecting a source and a target image file name");
+    std::string src = a.positional[0], dst = a.positional[1];
+    std::string ofmt = a.get("O", "raw");
+    // qemu-img's default for convert is "unsafe": the target is not flushed at the end (an interrupted
+    // convert leaves a useless target whatever the order its blocks reached the disk in).
+    std::string cache = a.get("t", "unsafe");
+    static const char *const caches[] = {"none", "writeback", "writethrough", "directsync", "unsafe"};
+    if (std::find(std::begin(caches), std::end(caches), cache) == std::end(caches))
+        throw Error("Invalid cache option: " + cache);
+    std::vector<std::pair<std::string, std::string>> opts;
+    for (const auto &o : a.all("o"))
+        for (auto &kv : parse_options(o))
+            opts.push_back(kv);
+    if (std::any_of(opts.begin(), opts.end(), [](const auto &kv) { return kv.first == "help"; })) {
+        print_option_help(ofmt);
+        return 0;
+    }
+    bool compress = a.has("c");
+    if (compress && !keel::format_supports_compression(ofmt))
+        throw Error("Compression not supported for this file format");
+    keel::BlockNodePtr in = keel::open_image(src, a.get("f"), share_flag(a));
+    uint64_t size = keel::block_node_length(in.get());
+    if (!a.has("n")) keel::create_image(dst, ofmt, size, opts);
+    keel::BlockNodePtr outn = keel::open_image(dst, ofmt, KEEL_BLOCK_RDWR);
+    if (a.has("n") && keel::block_node_length(outn.get()) < size)
+        throw Error("The target '" + dst + "' is smaller than the source");
+    Progress prog(a.has("p"));
+    // A freshly created target reads as zeroes; with -n it must be told.
+    bool fresh = !a.has("n");
+    if (compress)
+        convert_compressed(in.get(), outn.get(), size, fresh, prog);
+    else
+        convert_plain(in.get(), outn.get(), size, fresh, prog);
+    if (cache != "unsafe") keel::node_flush(outn.get());
     prog.done();
     return 0;
 }
@@ -698,6 +837,7 @@ int cmd_resize(const std::vector<std::string> &argv)
     } else {
         size = parse_size_arg(arg, "image size");
     }
+    if (size == 0) throw Error("New image size must be positive");
     if (size < cur && !a.has("shrink")) {
         std::fprintf(stderr, "keel-img: Use the --shrink option to perform a shrink operation.\n");
         std::fprintf(stderr,
@@ -931,8 +1071,15 @@ int cmd_snapshot(const std::vector<std::string> &argv)
     }
     try {
         if (a.has("c")) keel::node_snapshot_create(node.get(), a.get("c"));
-        if (a.has("a")) keel::node_snapshot_apply(node.get(), a.get("a"));
-        if (a.has("d")) keel::node_snapshot_delete(node.get(), a.get("d"));
+        if (a.has("a")) keel::node_snapshot_apply(node.get(), a.get("a")); // by ID, else by name
+        if (a.has("d")) {
+            // qemu-img deletes by name only (an ID is not looked up), and says so when there is none.
+            auto snaps = keel::node_snapshot_list(node.get());
+            auto it =
+                std::find_if(snaps.begin(), snaps.end(), [&](const auto &s) { return s.name == a.get("d"); });
+            if (it == snaps.end()) throw Error("snapshot not found");
+            keel::node_snapshot_delete(node.get(), it->id);
+        }
     } catch (const Error &e) {
         const char *what = a.has("c") ? "create" : a.has("a") ? "apply" : "delete";
         std::string name = a.get("c") + a.get("a") + a.get("d");
@@ -1046,7 +1193,8 @@ const char *kUsage =
     "  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename\n"
     "  commit [-q] [-f fmt] [-d] [-p] filename\n"
     "  compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 filename2\n"
-    "  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] [-o options] [-U] filename output_filename\n"
+    "  convert [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-O output_fmt] [-o options] [-U] filename "
+    "output_filename\n"
     "  create [-q] [-f fmt] [-b backing_file -F backing_fmt] [-u] [-o options] filename [size]\n"
     "  dd [-f fmt] [-O output_fmt] [-U] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output\n"
     "  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n"

@@ -88,6 +88,8 @@ struct Snapshot {
     uint64_t vm_state_size;
     uint64_t disk_size;
     uint64_t icount;
+    uint32_t extra_size = 0;            // extra data bytes in the entry as read (0: a new entry)
+    std::vector<uint8_t> extra_unknown; // extra data past the fields we know, kept as read
 };
 
 struct CachedTable {
@@ -153,6 +155,8 @@ struct State {
     uint64_t zcache_entry = 0;
     std::vector<uint8_t> zcache;
 
+    // Compressed data: where the next one is packed (0: at the start of a new cluster).
+    uint64_t free_byte_offset = 0;
     uint64_t free_hint = 0;                          // no free cluster below this index
     uint64_t pending_start = 0, pending_end = 0;     // clusters being allocated (not yet refcounted)
     std::string info_backing_file, info_backing_fmt; // for info()
@@ -179,7 +183,6 @@ int info(void *state, KeelBlockInfo *info);
 void info_specific(void *state, KeelBlockInfoEmit emit, void *ctx);
 int change_backing(void *state, const char *backing_file, const char *backing_fmt, KeelError *err);
 int write_header(State *s, KeelError *err);
-int read_snapshots(State *s, KeelError *err);
 
 // qcow2_cluster.cpp
 int get_l2(State *s, uint64_t l2_offset, CachedTable **out, KeelError *err);
@@ -194,6 +197,13 @@ int flush(void *state, KeelError *err);
 int make_empty(void *state, KeelError *err);
 void compressed_range(const State *s, uint64_t entry, uint64_t *host, uint64_t *len);
 int grow_l1(State *s, uint64_t min_size, KeelError *err);
+int writable_l2(State *s, uint64_t offset, CachedTable **out, KeelError *err);
+int set_l2_entries(State *s, CachedTable *t, uint64_t idx, const uint64_t *values, uint64_t n,
+                   KeelError *err);
+int check_access(State *s, uint64_t offset, uint64_t n, KeelError *err); // writable, inside the disk
+
+// qcow2_compress.cpp
+int pwritev_compressed(void *state, uint64_t offset, const KeelIoVec *iov, unsigned iovcnt, KeelError *err);
 
 // qcow2_refcount.cpp
 int get_refcount(State *s, uint64_t cluster, uint64_t *value, KeelError *err);
@@ -201,10 +211,18 @@ int set_refcount(State *s, uint64_t cluster, uint64_t value, KeelError *err);
 int update_refcount(State *s, uint64_t offset, uint64_t bytes, int64_t delta, KeelError *err);
 int64_t alloc_clusters(State *s, uint64_t n, KeelError *err); // byte offset, refcount still 0
 int free_clusters(State *s, uint64_t offset, uint64_t bytes, KeelError *err);
+int drop_unused_refblocks(State *s, KeelError *err);
+int64_t last_used_cluster(State *s, KeelError *err); // -1: error
 
 // qcow2_check.cpp
 int check(void *state, uint32_t fix, KeelBlockCheckResult *result, KeelBlockReport report, void *ctx,
           KeelError *err);
+
+// qcow2_snapshot.cpp
+int read_snapshots(State *s, KeelError *err);
 int snapshot_list(void *state, KeelBlockSnapshotCallback cb, void *ctx, KeelError *err);
+int snapshot_create(void *state, const char *name, KeelError *err);
+int snapshot_apply(void *state, const char *id_or_name, KeelError *err);
+int snapshot_delete(void *state, const char *id_or_name, KeelError *err);
 
 } // namespace qcow2

@@ -45,6 +45,13 @@ struct Checker {
             ref[c]++;
     }
 
+    // Whether @cluster's refcount block is in the table and readable (a repair then writes only there).
+    bool has_block(uint64_t cluster)
+    {
+        uint64_t idx = cluster >> s->rb_bits, off = idx < s->rt.size() ? s->rt[idx] & kRefTableOffsetMask : 0;
+        return off && is_aligned(s, off) && off < flen && flen - off >= s->cluster_size;
+    }
+
     uint64_t stored(uint64_t cluster)
     {
         uint64_t v = 0;
@@ -65,8 +72,10 @@ struct Checker {
             if (e & kOflagCompressed) {
                 uint64_t host, len;
                 compressed_range(s, e, &host, &len);
-                // The last sector of compressed data may extend past the end of the file.
-                if (host < flen && len > flen - host) len = flen - host;
+                // The last sector of compressed data may extend past the end of the file; by a whole
+                // cluster or more (qemu-img's limit) the descriptor is corrupt.
+                if (host < flen && len > flen - host && len - (flen - host) < s->cluster_size)
+                    len = flen - host;
                 inc(host, len);
                 if (active) {
                     res->allocated_clusters++;
@@ -100,7 +109,15 @@ struct Checker {
         inc(l1_off, l1_size * 8);
         for (uint64_t i = 0; i < l1_size; i++) {
             uint64_t e = be64(&raw[i * 8]), off = e & kOffsetMask;
-            if (!off) continue;
+            if (!off) {
+                // Flags on an entry without a table: qemu-img reads the header cluster as its L2 table.
+                if (e) {
+                    say("ERROR l1_index=%" PRIu64 " l1_entry=%" PRIx64 ": L1 entry has flags but no L2 table",
+                        i, e);
+                    res->corruptions++;
+                }
+                continue;
+            }
             if (!is_aligned(s, off) || off >= flen || flen - off < s->cluster_size) {
                 say("ERROR l2_offset=%" PRIx64
                     ": Table is not cluster aligned or outside the image; L1 entry "
@@ -181,26 +198,31 @@ int check(void *state, uint32_t fix, KeelBlockCheckResult *result, KeelBlockRepo
     bool any = false;
     for (uint64_t i = 0; i < c.ref.size(); i++) {
         uint64_t st = c.stored(i), want = c.ref[i];
-        if (want) {
+        // As qemu-img: the image ends after the last cluster that is referenced or has a refcount (leaked
+        // clusters included).
+        if (want || st) {
             highest = i;
             any = true;
         }
         if (st == want) continue;
         bool leak = st > want;
-        c.say("%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64, leak ? "Leaked" : "ERROR", i,
-              st, want);
-        if (leak)
-            r.leaks++;
-        else
-            r.corruptions++;
-        if (leak && (fix & KEEL_BLOCK_FIX_LEAKS)) {
-            c.say("Repairing cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64, i, st, want);
+        // -r leaks lowers refcounts nothing uses; -r all also raises refcounts that are too low (what a crash
+        // with lazy refcounts leaves), where the refcount block exists and the count fits in it.
+        bool repair = leak ? (fix & KEEL_BLOCK_FIX_LEAKS) != 0
+                           : (fix & KEEL_BLOCK_FIX_ERRORS) && want <= s->max_refcount && c.has_block(i);
+        c.say("%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
+              repair ? "Repairing"
+              : leak ? "Leaked"
+                     : "ERROR",
+              i, st, want);
+        if (repair) {
             if (set_refcount(s, i, want, err) != KEEL_OK) return KEEL_ERR;
-            r.leaks_fixed++;
+            (leak ? r.leaks_fixed : r.corruptions_fixed)++;
+        } else {
+            (leak ? r.leaks : r.corruptions)++;
         }
     }
     c.check_copied();
-    r.leaks -= r.leaks_fixed;
     if (fix && r.corruptions == 0 && r.leaks == 0 && (s->incompat & kIncompatDirty)) {
         s->incompat &= ~kIncompatDirty;
         if (write_header(s, err) != KEEL_OK) return KEEL_ERR;
@@ -208,24 +230,6 @@ int check(void *state, uint32_t fix, KeelBlockCheckResult *result, KeelBlockRepo
     r.image_end_offset = any ? (int64_t)((highest + 1) * cs) : (int64_t)cs;
     r.total_clusters = (int64_t)((s->size + cs - 1) / cs);
     *result = r;
-    return KEEL_OK;
-}
-
-int snapshot_list(void *state, KeelBlockSnapshotCallback cb, void *ctx, KeelError *)
-{
-    State *s = static_cast<State *>(state);
-    for (const Snapshot &sn : s->snapshots) {
-        KeelBlockSnapshot k{};
-        k.size = sizeof k;
-        k.id = sn.id.c_str();
-        k.name = sn.name.c_str();
-        k.vm_state_size = sn.vm_state_size;
-        k.date_sec = sn.date_sec;
-        k.date_nsec = sn.date_nsec;
-        k.vm_clock_nsec = sn.vm_clock_nsec;
-        k.icount = sn.icount;
-        cb(ctx, &k);
-    }
     return KEEL_OK;
 }
 

@@ -38,12 +38,24 @@ int get_l2(State *s, uint64_t l2_offset, CachedTable **out, KeelError *err)
     return KEEL_OK;
 }
 
+// Set @n entries from @idx on, written through with one write.
+int set_l2_entries(State *s, CachedTable *t, uint64_t idx, const uint64_t *values, uint64_t n, KeelError *err)
+{
+    std::vector<uint8_t> b(n * 8);
+    for (uint64_t i = 0; i < n; i++) {
+        put64(&b[i * 8], values[i]);
+        t->entries[idx + i] = values[i];
+    }
+    if (keel_services->block_file_pwrite(s->file, t->offset + idx * 8, b.data(), b.size(), err) == KEEL_OK)
+        return KEEL_OK;
+    t->offset = 0; // the cache no longer matches the file: read the table again next time
+    t->lru = 0;
+    return KEEL_ERR;
+}
+
 static int set_l2_entry(State *s, CachedTable *t, uint64_t idx, uint64_t value, KeelError *err)
 {
-    uint8_t b[8];
-    put64(b, value);
-    t->entries[idx] = value;
-    return keel_services->block_file_pwrite(s->file, t->offset + idx * 8, b, 8, err);
+    return set_l2_entries(s, t, idx, &value, 1, err);
 }
 
 static int set_l1_entry(State *s, uint64_t idx, uint64_t value, KeelError *err)
@@ -199,6 +211,11 @@ static int unref_entry(State *s, uint64_t e, KeelError *err)
     if (e & kOflagCompressed) {
         uint64_t host, len;
         compressed_range(s, e, &host, &len);
+        // Compressed data is never larger than a cluster: a longer descriptor is corrupt, and freeing its
+        // range could free clusters in use (even the one just allocated for the new data).
+        if (len > s->cluster_size + 512)
+            return Q_FAIL(err, "%s: compressed cluster at 0x%" PRIx64 " claims %" PRIu64 " bytes (corrupt image)",
+                          fname(s), host, len);
         return free_clusters(s, host, len, err);
     }
     if (e & kOffsetMask) return free_clusters(s, e & kOffsetMask, s->cluster_size, err);
@@ -206,7 +223,7 @@ static int unref_entry(State *s, uint64_t e, KeelError *err)
 }
 
 // The L2 table for guest @offset, made writable (allocated, or copied if shared with a snapshot).
-static int writable_l2(State *s, uint64_t offset, CachedTable **out, KeelError *err)
+int writable_l2(State *s, uint64_t offset, CachedTable **out, KeelError *err)
 {
     uint64_t l1i = offset >> (s->cluster_bits + s->l2_bits), cs = s->cluster_size;
     if (l1i >= s->l1.size())
@@ -217,8 +234,10 @@ static int writable_l2(State *s, uint64_t offset, CachedTable **out, KeelError *
     if (l1e & kOffsetMask) {
         CachedTable *old;
         if (get_l2(s, l1e & kOffsetMask, &old, err) != KEEL_OK) return KEEL_ERR;
-        for (size_t i = 0; i < entries.size(); i++)
-            entries[i] = old->entries[i] & ~kOflagCopied; // now shared by two tables
+        // Copied as they are, as QEMU does: a data cluster's refcount counts the L1 tables (active and
+        // snapshots) it is reachable from, which copying the table does not change; the entries' COPIED
+        // flags were cleared when the table became shared.
+        entries = old->entries;
     }
     int64_t c = alloc_clusters(s, 1, err);
     if (c < 0) return KEEL_ERR;
@@ -229,15 +248,6 @@ static int writable_l2(State *s, uint64_t offset, CachedTable **out, KeelError *
     if (keel_services->block_file_pwrite(s->file, (uint64_t)c, raw.data(), cs, err) != KEEL_OK ||
         update_refcount(s, (uint64_t)c, cs, 1, err) != KEEL_OK)
         return KEEL_ERR;
-    for (uint64_t e : entries) {
-        if (e & kOflagCompressed) {
-            uint64_t host, len;
-            compressed_range(s, e, &host, &len);
-            if (update_refcount(s, host, len, 1, err) != KEEL_OK) return KEEL_ERR;
-        } else if (e & kOffsetMask) {
-            if (update_refcount(s, e & kOffsetMask, cs, 1, err) != KEEL_OK) return KEEL_ERR;
-        }
-    }
     if (set_l1_entry(s, l1i, (uint64_t)c | kOflagCopied, err) != KEEL_OK) return KEEL_ERR;
     if ((l1e & kOffsetMask) && free_clusters(s, l1e & kOffsetMask, cs, err) != KEEL_OK) return KEEL_ERR;
     return get_l2(s, (uint64_t)c, out, err);
@@ -282,11 +292,67 @@ static int write_cluster(State *s, uint64_t offset, const uint8_t *buf, uint64_t
     return unref_entry(s, e, err);
 }
 
+// Whole clusters from @offset (cluster-aligned, @n at least a cluster) in as few writes as they allow:
+// clusters this image alone owns that follow each other in the file are overwritten with one write;
+// unallocated ones get a contiguous run of new clusters with one data write, one refcount update and one
+// L2 update. *done: the bytes written (0: the first cluster is neither; write_cluster takes it).
+static int write_run(State *s, uint64_t offset, const uint8_t *buf, uint64_t n, uint64_t *done,
+                     KeelError *err)
+{
+    uint64_t cs = s->cluster_size, per_l2 = 1ull << s->l2_bits;
+    uint64_t l2i = (offset >> s->cluster_bits) & (per_l2 - 1), max = std::min(n / cs, per_l2 - l2i);
+    // A new refcount block goes inside the range it describes, outside the run being allocated: a run
+    // shorter than that range always leaves it room (small clusters with wide refcounts make it short).
+    max = std::min<uint64_t>(max, (1ull << s->rb_bits) - 1);
+    auto owned = [s](uint64_t e) {
+        return !(e & kOflagCompressed) && (e & kOffsetMask) && (e & kOflagCopied) &&
+               !(s->version == 3 && (e & kOflagZero));
+    };
+    auto fresh = [s](uint64_t e) { return e == 0 || (s->version == 3 && e == kOflagZero); };
+    *done = 0;
+    CachedTable *t;
+    if (writable_l2(s, offset, &t, err) != KEEL_OK) return KEEL_ERR;
+    uint64_t e0 = t->entries[l2i], k = 1;
+    if (owned(e0)) {
+        uint64_t host = e0 & kOffsetMask;
+        while (k < max && owned(t->entries[l2i + k]) && (t->entries[l2i + k] & kOffsetMask) == host + k * cs)
+            k++;
+        if (check_data_cluster(s, host, host + k * cs, err) != KEEL_OK ||
+            keel_services->block_file_pwrite(s->file, host, buf, k * cs, err) != KEEL_OK)
+            return KEEL_ERR;
+        *done = k * cs;
+        return KEEL_OK;
+    }
+    if (!fresh(e0)) return KEEL_OK;
+    while (k < max && fresh(t->entries[l2i + k]))
+        k++;
+    int64_t host = alloc_clusters(s, k, err);
+    if (host < 0) return KEEL_ERR;
+    // Data, then refcounts, then the pointers: a crash in between leaks the new clusters at worst.
+    if (keel_services->block_file_pwrite(s->file, (uint64_t)host, buf, k * cs, err) != KEEL_OK ||
+        update_refcount(s, (uint64_t)host, k * cs, 1, err) != KEEL_OK)
+        return KEEL_ERR;
+    std::vector<uint64_t> entries(k);
+    for (uint64_t j = 0; j < k; j++)
+        entries[j] = ((uint64_t)host + j * cs) | kOflagCopied;
+    if (writable_l2(s, offset, &t, err) != KEEL_OK ||
+        set_l2_entries(s, t, l2i, entries.data(), k, err) != KEEL_OK)
+        return KEEL_ERR;
+    *done = k * cs;
+    return KEEL_OK;
+}
+
 static int write_linear(State *s, uint64_t offset, const uint8_t *buf, uint64_t n, KeelError *err)
 {
+    uint64_t cs = s->cluster_size;
     while (n) {
-        uint64_t chunk = std::min(n, s->cluster_size - (offset & (s->cluster_size - 1)));
-        if (write_cluster(s, offset, buf, chunk, err) != KEEL_OK) return KEEL_ERR;
+        uint64_t chunk = std::min(n, cs - (offset & (cs - 1))), done = 0;
+        if ((offset & (cs - 1)) == 0 && n >= cs && write_run(s, offset, buf, n, &done, err) != KEEL_OK)
+            return KEEL_ERR;
+        if (done)
+            chunk = done;
+        else if (write_cluster(s, offset, buf, chunk, err) != KEEL_OK)
+            return KEEL_ERR;
         offset += chunk;
         buf += chunk;
         n -= chunk;
@@ -297,6 +363,12 @@ static int write_linear(State *s, uint64_t offset, const uint8_t *buf, uint64_t 
 static int check_writable(State *s, KeelError *err)
 {
     if (!(s->flags & KEEL_BLOCK_RDWR)) return Q_FAIL(err, "%s: image is opened read-only", fname(s));
+    return KEEL_OK;
+}
+
+int check_access(State *s, uint64_t offset, uint64_t n, KeelError *err)
+{
+    if (check_writable(s, err) != KEEL_OK || check_range(s, offset, n, err) != KEEL_OK) return KEEL_ERR;
     return KEEL_OK;
 }
 
@@ -413,14 +485,72 @@ int grow_l1(State *s, uint64_t min_size, KeelError *err)
     return KEEL_OK;
 }
 
+// Drop what lies past @virtual_size, as qemu-img 7.2 shrinks: the clusters wholly past the new end are
+// freed (the tail of a partly covered L2 table zeroed, the L2 tables past it unhooked from the L1 table,
+// whose size stays), then refcount blocks left describing nothing but themselves, and the file is cut
+// after its last cluster in use. Pointers go first, so a crash leaks clusters at worst.
+static int shrink(State *s, uint64_t virtual_size, KeelError *err)
+{
+    uint64_t cs = s->cluster_size, per_l2 = 1ull << s->l2_bits, l2_span = cs << s->l2_bits;
+    uint64_t keep = (virtual_size + cs - 1) & ~(cs - 1); // guest clusters from here on go
+    uint64_t new_l1 = (virtual_size + l2_span - 1) / l2_span;
+    // The last cluster stays when the new end cuts it: zero its part past the end, so that growing the
+    // image again shows zeroes there (qemu-img 7.2 shows the old bytes again).
+    uint64_t e = 0;
+    if (virtual_size < keep && lookup(s, virtual_size, &e, err) != KEEL_OK) return KEEL_ERR;
+    if (virtual_size < keep && ((e & kOffsetMask) || (e & kOflagCompressed)) &&
+        !(s->version == 3 && (e & kOflagZero) && !(e & kOflagCompressed))) {
+        std::vector<uint8_t> zero(std::min(keep, s->size) - virtual_size, 0);
+        if (write_cluster(s, virtual_size, zero.data(), zero.size(), err) != KEEL_OK) return KEEL_ERR;
+    }
+    if (keep % l2_span && keep / l2_span < s->l1.size() && (s->l1[keep / l2_span] & kOffsetMask)) {
+        CachedTable *t;
+        if (writable_l2(s, keep, &t, err) != KEEL_OK) return KEEL_ERR; // copied first if a snapshot has it
+        uint64_t from = (keep >> s->cluster_bits) & (per_l2 - 1);
+        std::vector<uint64_t> old(t->entries.begin() + (long)from, t->entries.end()), zero(per_l2 - from, 0);
+        if (set_l2_entries(s, t, from, zero.data(), zero.size(), err) != KEEL_OK) return KEEL_ERR;
+        for (uint64_t o : old)
+            if (unref_entry(s, o, err) != KEEL_OK) return KEEL_ERR;
+    }
+    for (uint64_t i = new_l1; i < s->l1.size(); i++) {
+        uint64_t l2 = s->l1[i] & kOffsetMask;
+        if (!l2) continue;
+        CachedTable *t;
+        if (get_l2(s, l2, &t, err) != KEEL_OK) return KEEL_ERR;
+        std::vector<uint64_t> entries = t->entries;
+        t->offset = 0; // a snapshot may still have the table; read it again if asked
+        t->lru = 0;
+        // Each entry was reachable through the active L1 table once more: drop that reference, then the
+        // table's own.
+        if (set_l1_entry(s, i, 0, err) != KEEL_OK) return KEEL_ERR;
+        for (uint64_t o : entries)
+            if (unref_entry(s, o, err) != KEEL_OK) return KEEL_ERR;
+        if (free_clusters(s, l2, cs, err) != KEEL_OK) return KEEL_ERR;
+    }
+    s->zcache.clear();
+    s->zcache_entry = 0;
+    if (drop_unused_refblocks(s, err) != KEEL_OK) return KEEL_ERR;
+    uint8_t b[8];
+    put64(b, virtual_size);
+    if (keel_services->block_file_pwrite(s->file, 24, b, 8, err) != KEEL_OK) return KEEL_ERR;
+    s->size = virtual_size;
+    int64_t last = last_used_cluster(s, err);
+    if (last < 0) return KEEL_ERR;
+    uint64_t end = ((uint64_t)last + 1) * cs;
+    if (end < file_length(s)) return keel_services->block_file_truncate(s->file, end, err);
+    return KEEL_OK;
+}
+
 int truncate(void *state, uint64_t virtual_size, KeelError *err)
 {
     State *s = static_cast<State *>(state);
     if (check_writable(s, err) != KEEL_OK) return KEEL_ERR;
-    if (virtual_size < s->size) return Q_FAIL(err, "%s: qcow2 images cannot be shrunk", fname(s));
-    if (!s->snapshots.empty() && virtual_size != s->size)
-        return Q_FAIL(err, "%s: cannot resize an image with internal snapshots", fname(s));
+    if (virtual_size % 512) return Q_FAIL(err, "%s: The new size must be a multiple of 512", fname(s));
+    // As QEMU 7.2: v3 images resize with snapshots (each keeps its own disk size), v2 ones cannot.
+    if (!s->snapshots.empty() && s->version == 2 && virtual_size != s->size)
+        return Q_FAIL(err, "%s: Can't resize a v2 image which has snapshots", fname(s));
     if (virtual_size > (1ull << 61)) return Q_FAIL(err, "%s: virtual size too large", fname(s));
+    if (virtual_size < s->size) return shrink(s, virtual_size, err);
     uint64_t l2_span = s->cluster_size << s->l2_bits;
     if (grow_l1(s, (virtual_size + l2_span - 1) / l2_span, err) != KEEL_OK) return KEEL_ERR;
     uint8_t b[8];

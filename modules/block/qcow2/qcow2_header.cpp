@@ -74,58 +74,6 @@ static int parse_extensions(State *s, uint64_t end, KeelError *err)
     return KEEL_OK; // no end marker before the end of the area: tolerated, as QEMU does
 }
 
-int read_snapshots(State *s, KeelError *err)
-{
-    s->snapshots.clear();
-    uint64_t off = s->snapshots_offset, flen = file_length(s), end = off;
-    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
-        uint8_t h[40];
-        if (off > flen || flen - off < 40)
-            return Q_FAIL(err,
-                          "%s: snapshot table entry %" PRIu32 " at 0x%" PRIx64 " is past the end of the file",
-                          fname(s), i, off);
-        if (keel_services->block_file_pread(s->file, off, h, 40, err) != KEEL_OK) return KEEL_ERR;
-        Snapshot sn{};
-        sn.l1_offset = be64(h);
-        sn.l1_size = be32(h + 8);
-        uint16_t id_len = be16(h + 12), name_len = be16(h + 14);
-        sn.date_sec = be32(h + 16);
-        sn.date_nsec = be32(h + 20);
-        sn.vm_clock_nsec = be64(h + 24);
-        sn.vm_state_size = be32(h + 32);
-        uint32_t extra = be32(h + 36);
-        sn.icount = UINT64_MAX;
-        if (extra > 1024)
-            return Q_FAIL(err, "%s: snapshot %" PRIu32 " has %" PRIu32 " bytes of extra data (too many)",
-                          fname(s), i, extra);
-        uint64_t total = 40ull + extra + id_len + name_len;
-        if (flen - off < total)
-            return Q_FAIL(err,
-                          "%s: snapshot table entry %" PRIu32 " at 0x%" PRIx64 " is past the end of the file",
-                          fname(s), i, off);
-        std::vector<uint8_t> rest(total - 40);
-        if (!rest.empty() &&
-            keel_services->block_file_pread(s->file, off + 40, rest.data(), rest.size(), err))
-            return KEEL_ERR;
-        if (extra >= 8) sn.vm_state_size = be64(&rest[0]);
-        sn.disk_size = s->size;
-        if (extra >= 16) sn.disk_size = be64(&rest[8]);
-        if (extra >= 24) sn.icount = be64(&rest[16]);
-        sn.id.assign((const char *)&rest[extra], id_len);
-        sn.name.assign((const char *)&rest[extra + id_len], name_len);
-        if (!is_aligned(s, sn.l1_offset) || sn.l1_size > kMaxL1Entries ||
-            (sn.l1_size && (sn.l1_offset > flen || (flen - sn.l1_offset) / 8 < sn.l1_size)))
-            return Q_FAIL(
-                err, "%s: snapshot %s has an invalid L1 table (offset 0x%" PRIx64 ", %" PRIu32 " entries)",
-                fname(s), sn.id.c_str(), sn.l1_offset, sn.l1_size);
-        s->snapshots.push_back(std::move(sn));
-        end = off + total; // the padding after the last entry need not be in the file
-        off += (total + 7) & ~7ull;
-    }
-    s->snapshots_bytes = end - s->snapshots_offset;
-    return KEEL_OK;
-}
-
 static int read_table(State *s, uint64_t offset, uint64_t count, std::vector<uint64_t> &out, KeelError *err)
 {
     std::vector<uint8_t> raw(count * 8);
@@ -134,6 +82,186 @@ static int read_table(State *s, uint64_t offset, uint64_t count, std::vector<uin
         return KEEL_ERR;
     for (uint64_t i = 0; i < count; i++)
         out[i] = be64(&raw[i * 8]);
+    return KEEL_OK;
+}
+
+namespace
+{
+
+// A metadata structure's clusters, [start, end) in the file, for the overlap checks of open.
+struct Region {
+    uint64_t start, end;
+    int kind;       // kRegion*
+    uint64_t index; // snapshot number for kRegionSnapshotL1
+};
+enum { kRegionHeader, kRegionL1, kRegionRefTable, kRegionSnapTable, kRegionSnapshotL1 };
+
+std::string region_name(const State *s, const Region &r)
+{
+    switch (r.kind) {
+    case kRegionHeader:
+        return "the header";
+    case kRegionL1:
+        return "the active L1 table";
+    case kRegionRefTable:
+        return "the refcount table";
+    case kRegionSnapTable:
+        return "the snapshot table";
+    default:
+        return "the L1 table of snapshot " + s->snapshots[r.index].id;
+    }
+}
+
+// The region of the sorted, non-overlapping @regions that [start, start + cluster) falls in, or NULL.
+const Region *region_at(const std::vector<Region> &regions, uint64_t start)
+{
+    auto it = std::upper_bound(regions.begin(), regions.end(), start,
+                               [](uint64_t v, const Region &r) { return v < r.start; });
+    if (it == regions.begin()) return nullptr;
+    --it;
+    return start < it->end ? &*it : nullptr;
+}
+
+} // namespace
+
+// What open can see without reading more than it already has: the tables it read (L1, refcount table,
+// snapshot headers) must not overlap each other or the header, and every L2 table and refcount block they
+// point to must be in the file, aligned, and not one of them. A corrupt image is refused here rather than
+// at the first guest access (or, worse, a write that lands in metadata). check() reports the same problems,
+// so an image opened to be checked skips this.
+static int validate_metadata(State *s, uint64_t flen, KeelError *err)
+{
+    uint64_t cs = s->cluster_size;
+    auto clusters = [cs](uint64_t off, uint64_t bytes, int kind, uint64_t index) {
+        return Region{off & ~(cs - 1), (off + bytes + cs - 1) & ~(cs - 1), kind, index};
+    };
+    std::vector<Region> regions;
+    regions.push_back({0, cs, kRegionHeader, 0});
+    if (s->l1_size) regions.push_back(clusters(s->l1_offset, s->l1_size * 8ull, kRegionL1, 0));
+    regions.push_back(clusters(s->rt_offset, (uint64_t)s->rt_clusters * cs, kRegionRefTable, 0));
+    if (s->nb_snapshots && s->snapshots_bytes)
+        regions.push_back(clusters(s->snapshots_offset, s->snapshots_bytes, kRegionSnapTable, 0));
+    for (size_t i = 0; i < s->snapshots.size(); i++)
+        if (s->snapshots[i].l1_size)
+            regions.push_back(
+                clusters(s->snapshots[i].l1_offset, s->snapshots[i].l1_size * 8ull, kRegionSnapshotL1, i));
+    std::sort(regions.begin(), regions.end(), [](const Region &a, const Region &b) {
+        return a.start != b.start ? a.start < b.start : a.kind < b.kind;
+    });
+    for (size_t i = 1; i < regions.size(); i++)
+        if (regions[i].start < regions[i - 1].end) {
+            const Region &a = regions[i - 1], &b = regions[i];
+            const Region &later = b.kind > a.kind ? b : a, &earlier = b.kind > a.kind ? a : b;
+            return Q_FAIL(err, "%s: %s at 0x%" PRIx64 " overlaps %s", fname(s), region_name(s, later).c_str(),
+                          later.start, region_name(s, earlier).c_str());
+        }
+
+    constexpr uint64_t kL1Reserved = 0x7f000000000001ffull; // bits 0-8 and 56-62
+    std::vector<uint64_t> l2_tables;
+    for (uint64_t i = 0; i < s->l1.size(); i++) {
+        uint64_t e = s->l1[i], off = e & kOffsetMask;
+        if (!e) continue;
+        if (e & kL1Reserved)
+            return Q_FAIL(err, "%s: L1 entry %" PRIu64 " (0x%016" PRIx64 ") has reserved bits set", fname(s),
+                          i, e);
+        if (!off)
+            return Q_FAIL(err,
+                          "%s: L1 entry %" PRIu64 " (0x%016" PRIx64
+                          ") has flags but no L2 table (it points at the header)",
+                          fname(s), i, e);
+        if (!is_aligned(s, off))
+            return Q_FAIL(err, "%s: L2 table at 0x%" PRIx64 " (L1 entry %" PRIu64 ") is not cluster aligned",
+                          fname(s), off, i);
+        if (off > flen || flen - off < cs)
+            return Q_FAIL(err,
+                          "%s: L2 table at 0x%" PRIx64 " (L1 entry %" PRIu64
+                          ") is past the end of the file (%" PRIu64 " bytes)",
+                          fname(s), off, i, flen);
+        if (const Region *r = region_at(regions, off))
+            return Q_FAIL(err, "%s: L2 table at 0x%" PRIx64 " (L1 entry %" PRIu64 ") overlaps %s", fname(s),
+                          off, i, region_name(s, *r).c_str());
+        l2_tables.push_back(off);
+    }
+    std::sort(l2_tables.begin(), l2_tables.end());
+    for (uint64_t i = 0; i < s->rt.size(); i++) {
+        uint64_t off = s->rt[i] & kRefTableOffsetMask;
+        if (!s->rt[i]) continue;
+        if (!off || !is_aligned(s, off) || off > flen || flen - off < cs)
+            return Q_FAIL(err,
+                          "%s: refcount block %" PRIu64 " at 0x%" PRIx64
+                          " is unaligned or past the end of the file",
+                          fname(s), i, s->rt[i]);
+        if (const Region *r = region_at(regions, off))
+            return Q_FAIL(err, "%s: refcount block %" PRIu64 " at 0x%" PRIx64 " overlaps %s", fname(s), i,
+                          off, region_name(s, *r).c_str());
+        if (std::binary_search(l2_tables.begin(), l2_tables.end(), off))
+            return Q_FAIL(err, "%s: refcount block %" PRIu64 " at 0x%" PRIx64 " is also an L2 table",
+                          fname(s), i, off);
+    }
+    return KEEL_OK;
+}
+
+// Before the first write: every cluster of metadata open knows of must have a refcount, or the allocator
+// would hand it out for data and a guest write would overwrite a table. check() reports the same (a refcount
+// lower than its references), so an image opened to be checked skips this.
+static int check_metadata_refcounts(State *s, KeelError *err)
+{
+    uint64_t cs = s->cluster_size;
+    // @what names the structure, @index (when not UINT64_MAX) goes after it: built only for the message.
+    auto counted = [&](uint64_t off, uint64_t bytes, const char *what, uint64_t index = UINT64_MAX) {
+        for (uint64_t c = off >> s->cluster_bits; bytes && c <= (off + bytes - 1) >> s->cluster_bits; c++) {
+            uint64_t v = 0;
+            if (get_refcount(s, c, &v, err) != KEEL_OK) return false;
+            if (v == 0) {
+                std::string name = what + (index == UINT64_MAX ? "" : std::to_string(index));
+                Q_FAIL(err,
+                       "%s: %s at 0x%" PRIx64
+                       " has refcount 0: the image is corrupt (repair it with 'keel-img check -r all')",
+                       fname(s), name.c_str(), c << s->cluster_bits);
+                return false;
+            }
+        }
+        return true;
+    };
+    if (!counted(0, cs, "the header") || !counted(s->l1_offset, s->l1_size * 8ull, "the active L1 table") ||
+        !counted(s->rt_offset, (uint64_t)s->rt_clusters * cs, "the refcount table") ||
+        (s->nb_snapshots && !counted(s->snapshots_offset, s->snapshots_bytes, "the snapshot table")))
+        return KEEL_ERR;
+    for (uint64_t i = 0; i < s->snapshots.size(); i++)
+        if (!counted(s->snapshots[i].l1_offset, s->snapshots[i].l1_size * 8ull, "the L1 table of snapshot #",
+                     i))
+            return KEEL_ERR;
+    for (uint64_t i = 0; i < s->rt.size(); i++)
+        if ((s->rt[i] & kRefTableOffsetMask) &&
+            !counted(s->rt[i] & kRefTableOffsetMask, cs, "refcount block ", i))
+            return KEEL_ERR;
+    for (uint64_t i = 0; i < s->l1.size(); i++)
+        if ((s->l1[i] & kOffsetMask) && !counted(s->l1[i] & kOffsetMask, cs, "the L2 table of L1 entry ", i))
+            return KEEL_ERR;
+    return KEEL_OK;
+}
+
+// A dirty image (a crash while lazy refcounts were on) may count its clusters too low, and the first
+// allocation would then reuse a cluster in use. Before the first write, as QEMU does: when check finds only
+// leaks, repair them and clear the bit; when it finds corruptions, refuse and leave the file as it is.
+static int repair_dirty(State *s, KeelError *err)
+{
+    KeelBlockCheckResult r{};
+    r.size = sizeof r;
+    if (check(s, 0, &r, nullptr, nullptr, err) != KEEL_OK) return KEEL_ERR;
+    if (r.corruptions || r.check_errors)
+        return Q_FAIL(err,
+                      "%s: the image was not closed cleanly (dirty bit) and check finds %" PRId64
+                      " corruptions; repair it with 'keel-img check -r all' before opening it read/write",
+                      fname(s), r.corruptions + r.check_errors);
+    if (check(s, KEEL_BLOCK_FIX_LEAKS, &r, nullptr, nullptr, err) != KEEL_OK) return KEEL_ERR;
+    if (s->incompat & kIncompatDirty)
+        return Q_FAIL(err, "%s: could not repair the dirty image (%" PRId64 " leaks left)", fname(s),
+                      r.leaks);
+    keel_services->log(nullptr, KEEL_LOG_WARNING,
+                       "%s: the image was not closed cleanly (dirty bit): repaired %" PRId64
+                       " leaked clusters",
+                       fname(s), r.leaks_fixed);
     return KEEL_OK;
 }
 
@@ -223,7 +351,7 @@ static int do_open(State *s, KeelError *err)
         return Q_FAIL(err, "%s: unsupported compression type %u (only zlib)", fname(s), s->compression_type);
     if ((s->incompat & kIncompatCorrupt) && (s->flags & KEEL_BLOCK_RDWR) && !(s->flags & KEEL_BLOCK_CHECK))
         return Q_FAIL(err, "%s: image is corrupt; cannot be opened read/write", fname(s));
-    if (s->incompat & kIncompatDirty)
+    if ((s->incompat & kIncompatDirty) && !(s->flags & KEEL_BLOCK_RDWR))
         keel_services->log(nullptr, KEEL_LOG_WARNING,
                            "%s: the dirty bit is set (not closed cleanly); 'check -r leaks' repairs leaks",
                            fname(s));
@@ -261,11 +389,16 @@ static int do_open(State *s, KeelError *err)
         read_table(s, s->rt_offset, rt_bytes / 8, s->rt, err) != KEEL_OK)
         return KEEL_ERR;
     if (read_snapshots(s, err) != KEEL_OK) return KEEL_ERR;
+    if (!(s->flags & KEEL_BLOCK_CHECK) && validate_metadata(s, flen, err) != KEEL_OK) return KEEL_ERR;
 
     // l2-cache-size, as QEMU's option: bytes of L2 tables kept, at least one table.
     uint64_t tables = s->l2_cache_bytes ? s->l2_cache_bytes / s->cluster_size : 16;
     s->l2_cache.resize(static_cast<size_t>(std::clamp<uint64_t>(tables, 1, 65536)));
     s->rb_cache.resize(4);
+    if ((s->flags & KEEL_BLOCK_RDWR) && !(s->flags & KEEL_BLOCK_CHECK)) {
+        if ((s->incompat & kIncompatDirty) && repair_dirty(s, err) != KEEL_OK) return KEEL_ERR;
+        if (check_metadata_refcounts(s, err) != KEEL_OK) return KEEL_ERR;
+    }
     // Autoclear bits name extensions we do not maintain: clear them before the first write, as the spec asks.
     if ((s->flags & KEEL_BLOCK_RDWR) && s->version == 3 && s->autoclear) {
         s->autoclear = 0;

@@ -30,12 +30,12 @@ const KeelBlockDriverOps ops = {
     info_specific,
     check,
     snapshot_list,
-    nullptr, // snapshot_create
-    nullptr, // snapshot_apply
-    nullptr, // snapshot_delete
+    snapshot_create,
+    snapshot_apply,
+    snapshot_delete,
     make_empty,
     change_backing,
-    nullptr, // pwritev_compressed
+    pwritev_compressed,
     {},
 };
 

@@ -2,6 +2,7 @@
 // qcow2 refcounts: refcount blocks (cached, written through), table growth, cluster allocation and freeing.
 #include "qcow2.h"
 
+#include <algorithm>
 #include <cinttypes>
 
 namespace qcow2
@@ -182,18 +183,59 @@ int set_refcount(State *s, uint64_t cluster, uint64_t value, KeelError *err)
     return keel_services->block_file_pwrite(s->file, b->offset + at, b->data.data() + at, len, err);
 }
 
+static int out_of_range(State *s, uint64_t cluster, uint64_t v, int64_t delta, KeelError *err)
+{
+    if ((delta < 0 && v < (uint64_t)-delta) || (delta > 0 && s->max_refcount - v < (uint64_t)delta))
+        return Q_FAIL(err, "%s: refcount of cluster %" PRIu64 " (%" PRIu64 ") would leave its range",
+                      fname(s), cluster, v);
+    return KEEL_OK;
+}
+
+// A cluster's refcount dropped to 0: it may be allocated again.
+static void now_free(State *s, uint64_t cluster)
+{
+    if (cluster < s->free_hint) s->free_hint = cluster;
+    if (s->free_byte_offset >> s->cluster_bits == cluster) s->free_byte_offset = 0;
+}
+
 int update_refcount(State *s, uint64_t offset, uint64_t bytes, int64_t delta, KeelError *err)
 {
     if (bytes == 0) return KEEL_OK;
     uint64_t first = offset >> s->cluster_bits, last = (offset + bytes - 1) >> s->cluster_bits;
-    for (uint64_t c = first; c <= last; c++) {
-        uint64_t v;
-        if (get_refcount(s, c, &v, err) != KEEL_OK) return KEEL_ERR;
-        if ((delta < 0 && v < (uint64_t)-delta) || (delta > 0 && s->max_refcount - v < (uint64_t)delta))
-            return Q_FAIL(err, "%s: refcount of cluster %" PRIu64 " (%" PRIu64 ") would leave its range",
-                          fname(s), c, v);
-        if (set_refcount(s, c, v + delta, err) != KEEL_OK) return KEEL_ERR;
-        if (v + delta == 0 && c < s->free_hint) s->free_hint = c;
+    uint64_t per_block = 1ull << s->rb_bits;
+    for (uint64_t c = first; c <= last;) {
+        uint64_t idx = c >> s->rb_bits;
+        if (idx >= s->rt.size() || (s->rt[idx] & kRefTableOffsetMask) == 0) {
+            // No refcount block yet: set_refcount grows the table or allocates the block, one cluster.
+            uint64_t v;
+            if (get_refcount(s, c, &v, err) != KEEL_OK || out_of_range(s, c, v, delta, err) != KEEL_OK ||
+                set_refcount(s, c, v + delta, err) != KEEL_OK)
+                return KEEL_ERR;
+            if (v + delta == 0) now_free(s, c);
+            c++;
+            continue;
+        }
+        // The clusters of [c, end) share one block: change them in the cache, write the bytes once.
+        uint64_t end = std::min(last + 1, (idx + 1) * per_block);
+        CachedBlock *b;
+        if (get_rb(s, s->rt[idx] & kRefTableOffsetMask, &b, err) != KEEL_OK) return KEEL_ERR;
+        uint8_t *data = b->data.data();
+        for (uint64_t j = c; j < end; j++) // all or nothing within the block
+            if (out_of_range(s, j, rc_get(s, data, j & (per_block - 1)), delta, err) != KEEL_OK)
+                return KEEL_ERR;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (uint64_t j = c; j < end; j++) {
+            uint64_t v = rc_get(s, data, j & (per_block - 1)) + delta, at, len;
+            rc_put(s, data, j & (per_block - 1), v, &at, &len);
+            lo = std::min(lo, at);
+            hi = std::max(hi, at + len);
+            if (v == 0) now_free(s, j);
+        }
+        if (keel_services->block_file_pwrite(s->file, b->offset + lo, data + lo, hi - lo, err) != KEEL_OK) {
+            b->offset = 0; // the cache no longer matches the file: read the block again next time
+            return KEEL_ERR;
+        }
+        c = end;
     }
     if (delta > 0) s->pending_start = s->pending_end = 0;
     return KEEL_OK;
@@ -219,6 +261,52 @@ int64_t alloc_clusters(State *s, uint64_t n, KeelError *err)
     s->pending_start = run;
     s->pending_end = run + n;
     return (int64_t)(run << s->cluster_bits);
+}
+
+// Shrinking: a refcount block whose entries are all 0 but the one for its own cluster describes nothing in
+// use; like qemu-img, take it out of the table (entries zeroed in the file first) and free its cluster.
+int drop_unused_refblocks(State *s, KeelError *err)
+{
+    uint64_t per_block = 1ull << s->rb_bits;
+    std::vector<uint64_t> dropped;
+    for (uint64_t i = 1; i < s->rt.size(); i++) { // block 0 describes the header: always in use
+        uint64_t off = s->rt[i] & kRefTableOffsetMask;
+        if (!off) continue;
+        CachedBlock *b;
+        if (get_rb(s, off, &b, err) != KEEL_OK) return KEEL_ERR;
+        uint64_t self = off >> s->cluster_bits;
+        bool unused = true;
+        for (uint64_t j = 0; j < per_block && unused; j++)
+            unused = rc_get(s, b->data.data(), j) == 0 ||
+                     (self >> s->rb_bits == i && (self & (per_block - 1)) == j);
+        if (!unused) continue;
+        uint8_t zero[8] = {};
+        if (keel_services->block_file_pwrite(s->file, s->rt_offset + i * 8, zero, 8, err) != KEEL_OK)
+            return KEEL_ERR;
+        s->rt[i] = 0;
+        b->offset = 0;
+        b->lru = 0;
+        if (self >> s->rb_bits != i) dropped.push_back(off); // else its refcount went with it
+    }
+    for (uint64_t off : dropped)
+        if (free_clusters(s, off, s->cluster_size, err) != KEEL_OK) return KEEL_ERR;
+    return KEEL_OK;
+}
+
+// The last cluster of the file with a refcount (the header's at least).
+int64_t last_used_cluster(State *s, KeelError *err)
+{
+    for (uint64_t c = (file_length(s) + s->cluster_size - 1) >> s->cluster_bits; c-- > 0;) {
+        uint64_t idx = c >> s->rb_bits;
+        if (idx >= s->rt.size() || (s->rt[idx] & kRefTableOffsetMask) == 0) {
+            c &= ~((1ull << s->rb_bits) - 1); // a whole block's range with no block: all free
+            continue;
+        }
+        uint64_t v;
+        if (get_refcount(s, c, &v, err) != KEEL_OK) return -1;
+        if (v) return (int64_t)c;
+    }
+    return 0;
 }
 
 int free_clusters(State *s, uint64_t offset, uint64_t bytes, KeelError *err)

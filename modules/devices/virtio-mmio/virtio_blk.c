@@ -63,6 +63,12 @@ typedef struct VirtioBlk {
         broken; /* the ring was found broken: DEVICE_NEEDS_RESET is set, nothing is processed until a reset */
     uint16_t last_avail;
     uint16_t used_idx;
+    /* A request's buffer may be this device's own registers (DMA into MMIO), so a notification or a reset
+     * can arrive while a queue is being processed: busy turns a nested notification into `kicked` (another
+     * pass afterwards), and every reset bumps `epoch` so the pass that saw one stops touching the ring. */
+    bool busy;
+    bool kicked;
+    uint32_t epoch;
     uint8_t *bounce;
     /* the chain being processed, split into its device-readable and device-writable parts */
     Segment out[BLK_QUEUE_MAX];
@@ -323,59 +329,84 @@ static int64_t process_request(VirtioMmio *s, VirtioBlk *b, const VirtioQueue *q
     return (int64_t)written + 1;
 }
 
-static void blk_queue_notify(VirtioMmio *s, unsigned queue)
+/* One pass over the available ring. @q is a copy: a reset in the middle of a request (a DMA write into
+ * Status or QueueReset) clears the transport's queue registers, and the pass then stops at once. */
+static void process_queue(VirtioMmio *s, VirtioBlk *b, VirtioQueue q)
 {
     const KeelServices *k = keel_services;
-    VirtioBlk *b = s->backend_state;
-    const VirtioQueue *q = &s->queues[queue];
+    uint32_t epoch = b->epoch;
     if (b->broken) return;
     if (!(s->status & VIRTIO_STATUS_DRIVER_OK)) {
         blk_guest_error(s, "queue notified before DRIVER_OK");
         return;
     }
-    if (q->num == 0) {
+    if (q.num == 0) {
         ring_broken(s, b, "queue made ready without a size");
         return;
     }
     uint8_t raw[8];
-    if (k->dma_read(s->dev, q->driver + 2, raw, 2) != KEEL_MEM_OK) {
+    if (k->dma_read(s->dev, q.driver + 2, raw, 2) != KEEL_MEM_OK) {
         ring_broken(s, b, "available ring outside guest RAM");
         return;
     }
     uint16_t avail_idx = (uint16_t)get_le(raw, 2);
-    if ((uint16_t)(avail_idx - b->last_avail) > q->num) {
+    if ((uint16_t)(avail_idx - b->last_avail) > q.num) {
         ring_broken(s, b, "available index moved past more entries than the queue has");
         return;
     }
     bool completed = false;
     while (b->last_avail != avail_idx) {
-        if (k->dma_read(s->dev, q->driver + 4 + 2ull * (b->last_avail % q->num), raw, 2) != KEEL_MEM_OK) {
+        if (k->dma_read(s->dev, q.driver + 4 + 2ull * (b->last_avail % q.num), raw, 2) != KEEL_MEM_OK) {
             ring_broken(s, b, "available ring outside guest RAM");
             break;
         }
         uint32_t head = (uint32_t)get_le(raw, 2);
-        int64_t len = process_request(s, b, q, head);
+        int64_t len = process_request(s, b, &q, head);
+        if (b->epoch != epoch) {
+            blk_guest_error(s, "device reset by a DMA write of its own request: request dropped");
+            return;
+        }
         if (len < 0) break;
         put_le(raw, 4, head);
         put_le(raw + 4, 4, (uint64_t)len);
         uint8_t idx[2];
         put_le(idx, 2, (uint16_t)(b->used_idx + 1));
         /* The element before the index that publishes it (§2.7.8). */
-        if (k->dma_write(s->dev, q->device + 4 + 8ull * (b->used_idx % q->num), raw, 8) != KEEL_MEM_OK ||
-            k->dma_write(s->dev, q->device + 2, idx, 2) != KEEL_MEM_OK) {
+        if (k->dma_write(s->dev, q.device + 4 + 8ull * (b->used_idx % q.num), raw, 8) != KEEL_MEM_OK ||
+            k->dma_write(s->dev, q.device + 2, idx, 2) != KEEL_MEM_OK) {
             ring_broken(s, b, "used ring outside guest RAM");
             break;
         }
+        if (b->epoch != epoch) return; /* the used ring was this device's registers too */
         b->used_idx++;
         b->last_avail++;
         completed = true;
     }
     if (!completed) return;
-    if (k->dma_read(s->dev, q->driver, raw, 2) != KEEL_MEM_OK) {
+    if (k->dma_read(s->dev, q.driver, raw, 2) != KEEL_MEM_OK) {
         ring_broken(s, b, "available ring outside guest RAM");
         return;
     }
     if (!(get_le(raw, 2) & VIRTQ_AVAIL_F_NO_INTERRUPT)) virtio_mmio_notify(s, VIRTIO_MMIO_INT_VRING);
+}
+
+/* Passes a notification that arrived during processing may add before the guest must notify again. */
+#define MAX_PASSES 8
+
+static void blk_queue_notify(VirtioMmio *s, unsigned queue)
+{
+    VirtioBlk *b = s->backend_state;
+    if (b->busy) {
+        b->kicked = true; /* never re-enter: the chain being processed lives in b */
+        return;
+    }
+    b->busy = true;
+    for (unsigned pass = 0; pass < MAX_PASSES; pass++) {
+        b->kicked = false;
+        process_queue(s, b, s->queues[queue]);
+        if (!b->kicked) break;
+    }
+    b->busy = false;
 }
 
 /* The configuration space (§5.2.4), little-endian. */
@@ -410,6 +441,7 @@ static void blk_reset(VirtioMmio *s)
     VirtioBlk *b = s->backend_state;
     b->last_avail = b->used_idx = 0;
     b->broken = false;
+    b->epoch++;
 }
 
 static void blk_queue_reset(VirtioMmio *s, unsigned queue)
