@@ -4,6 +4,7 @@
 
 extern uint64_t regs[65];
 extern uint8_t sandbox[4096];
+extern uint64_t trap_area[3 + 64 * 2];
 
 static void putc_uart(char c)
 {
@@ -37,4 +38,9 @@ void print_regs(void)
     for (int i = 0; i < 4096; i++)
         h = (h ^ sandbox[i]) * 0x100000001b3ull;
     line('m', 0, h);
+    // The traps the body took (gen.py --control): how many, and a hash of their causes and mtvals.
+    uint64_t n = trap_area[2], t = 0xcbf29ce484222325ull;
+    for (uint64_t i = 0; i < 2 * n; i++)
+        t = (t ^ trap_area[3 + i]) * 0x100000001b3ull;
+    line('t', (int)n, t);
 }

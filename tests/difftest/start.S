@@ -5,7 +5,38 @@
 _start:
     li t0, 0x6000 // mstatus.FS = dirty
     csrs mstatus, t0
+    la t0, difftest_trap
+    csrw mtvec, t0
+    la t0, trap_area
+    csrw mscratch, t0
     j difftest_body
+
+    // A trap in the body (gen.py --control): log mcause and mtval, resume after the 4-byte instruction.
+    // x29-x31 are saved in trap_area, which mscratch points to.
+    .align 2
+difftest_trap:
+    csrrw x31, mscratch, x31
+    sd x30, 0(x31)
+    sd x29, 8(x31)
+    ld x30, 16(x31) // entries logged
+    li x29, 64
+    bgeu x30, x29, 1f
+    slli x29, x30, 4
+    add x29, x29, x31
+    csrr x30, mcause
+    sd x30, 24(x29)
+    csrr x30, mtval
+    sd x30, 32(x29)
+    ld x30, 16(x31)
+    addi x30, x30, 1
+    sd x30, 16(x31)
+1:  csrr x30, mepc
+    addi x30, x30, 4
+    csrw mepc, x30
+    ld x30, 0(x31)
+    ld x29, 8(x31)
+    csrrw x31, mscratch, x31
+    mret
 
     .globl difftest_dump
 difftest_dump:
@@ -42,6 +73,9 @@ sandbox: // the body's loads and stores land here: deterministic contents, hashe
 
     .bss
     .align 4
+    .globl trap_area
+trap_area: // saved x30, x29; number of traps logged; then (mcause, mtval) pairs
+    .space 24 + 64 * 16
     .globl regs
 regs:
     .space 520

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// tcg's IR optimisation passes, one per file, run on the engine's copy of a block before code generation.
+#pragma once
+
+#include <vector>
+
+#include "ir_block.h"
+
+namespace keel::tcg::opt
+{
+
+/*
+ * Every pass rewrites the block in place and keeps it valid; the verifier
+ * (exec::verify) runs last. Passes see the block the translator (and
+ * instrumentation) produced: they may rewrite operands and replace or drop
+ * operations, but never change what a guest observes — memory operations,
+ * helper calls with side effects, exits and instruction markers stay, in
+ * order. (Redundant loads of guest registers, and stores that are not
+ * overwritten, are left to the back end's register cache, which keeps
+ * globals in host registers and writes them back only where memory must be
+ * exact.)
+ */
+
+// Constant folding and propagation: temps and globals known to hold a constant (until a label, a call
+// that writes globals, or a host store) are replaced by it; operations on constants become moves;
+// branches on constants become jumps or disappear.
+void fold_constants(exec::IrBlock &b);
+
+// Dead code: side-effect-free operations whose temp result is never read, and moves of a value to
+// itself, are dropped.
+void remove_dead_code(exec::IrBlock &b);
+
+// Redundant writes of globals: a pure operation's write to a global that is written again before any
+// operation reads it, may fault, calls out or leaves the block.
+void remove_dead_stores(exec::IrBlock &b);
+
+// Removes the operations marked in `gone`, keeping labels and instruction records pointing at the
+// right operations.
+void compact(exec::IrBlock &b, const std::vector<bool> &gone);
+
+// A constant value of `type` (added to b.values).
+KeelIrValue add_const(exec::IrBlock &b, KeelIrType type, uint64_t value);
+
+// Every pass in order, then the verifier. False (with b.errors) if the result does not verify: the
+// caller then compiles the block as translated.
+bool optimize(exec::IrBlock &b);
+
+} // namespace keel::tcg::opt

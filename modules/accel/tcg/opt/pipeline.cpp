@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+// The optimisation pipeline: the passes in order, the verifier last.
+#include "opt.h"
+
+namespace keel::tcg::opt
+{
+
+bool optimize(exec::IrBlock &b)
+{
+    fold_constants(b);
+    remove_dead_stores(b);
+    remove_dead_code(b);
+    return exec::verify(b);
+}
+
+} // namespace keel::tcg::opt
