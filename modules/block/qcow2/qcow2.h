@@ -208,6 +208,8 @@ int pwritev_compressed(void *state, uint64_t offset, const KeelIoVec *iov, unsig
 // qcow2_refcount.cpp
 int get_refcount(State *s, uint64_t cluster, uint64_t *value, KeelError *err);
 int set_refcount(State *s, uint64_t cluster, uint64_t value, KeelError *err);
+// Store entry @j of refcount block @block; *at, *len: the bytes touched.
+void put_refcount(const State *s, uint8_t *block, uint64_t j, uint64_t v, uint64_t *at, uint64_t *len);
 int update_refcount(State *s, uint64_t offset, uint64_t bytes, int64_t delta, KeelError *err);
 int64_t alloc_clusters(State *s, uint64_t n, KeelError *err); // byte offset, refcount still 0
 int free_clusters(State *s, uint64_t offset, uint64_t bytes, KeelError *err);

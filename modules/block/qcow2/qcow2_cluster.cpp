@@ -214,7 +214,8 @@ static int unref_entry(State *s, uint64_t e, KeelError *err)
         // Compressed data is never larger than a cluster: a longer descriptor is corrupt, and freeing its
         // range could free clusters in use (even the one just allocated for the new data).
         if (len > s->cluster_size + 512)
-            return Q_FAIL(err, "%s: compressed cluster at 0x%" PRIx64 " claims %" PRIu64 " bytes (corrupt image)",
+            return Q_FAIL(err,
+                          "%s: compressed cluster at 0x%" PRIx64 " claims %" PRIu64 " bytes (corrupt image)",
                           fname(s), host, len);
         return free_clusters(s, host, len, err);
     }

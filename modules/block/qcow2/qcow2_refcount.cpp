@@ -23,7 +23,7 @@ static uint64_t rc_get(const State *s, const uint8_t *block, uint64_t j)
 }
 
 // Store entry @j; returns the byte range touched (for the write-through).
-static void rc_put(const State *s, uint8_t *block, uint64_t j, uint64_t v, uint64_t *at, uint64_t *len)
+void put_refcount(const State *s, uint8_t *block, uint64_t j, uint64_t v, uint64_t *at, uint64_t *len)
 {
     uint32_t bits = 1u << s->refcount_order;
     if (bits >= 8) {
@@ -121,7 +121,7 @@ static int grow_table(State *s, uint64_t need_idx, KeelError *err)
         std::fill(blk.begin(), blk.end(), 0);
         uint64_t at, len;
         for (uint64_t c = start; c < region_end; c++)
-            if ((c >> s->rb_bits) == j) rc_put(s, blk.data(), c & (per_block - 1), 1, &at, &len);
+            if ((c >> s->rb_bits) == j) put_refcount(s, blk.data(), c & (per_block - 1), 1, &at, &len);
         if (keel_services->block_file_pwrite(s->file, next_block * cs, blk.data(), cs, err) != KEEL_OK)
             return KEEL_ERR;
         nt[j] = next_block * cs;
@@ -158,7 +158,7 @@ static int alloc_block(State *s, uint64_t idx, KeelError *err)
     if (c >= (idx + 1) * per_block) return Q_FAIL(err, "%s: no room for a refcount block", fname(s));
     std::vector<uint8_t> blk(cs, 0);
     uint64_t at, len;
-    rc_put(s, blk.data(), c & (per_block - 1), 1, &at, &len);
+    put_refcount(s, blk.data(), c & (per_block - 1), 1, &at, &len);
     if (keel_services->block_file_pwrite(s->file, c * cs, blk.data(), cs, err) != KEEL_OK) return KEEL_ERR;
     uint8_t e[8];
     put64(e, c * cs);
@@ -179,7 +179,7 @@ int set_refcount(State *s, uint64_t cluster, uint64_t value, KeelError *err)
     CachedBlock *b;
     if (get_rb(s, s->rt[idx] & kRefTableOffsetMask, &b, err) != KEEL_OK) return KEEL_ERR;
     uint64_t at, len;
-    rc_put(s, b->data.data(), cluster & ((1ull << s->rb_bits) - 1), value, &at, &len);
+    put_refcount(s, b->data.data(), cluster & ((1ull << s->rb_bits) - 1), value, &at, &len);
     return keel_services->block_file_pwrite(s->file, b->offset + at, b->data.data() + at, len, err);
 }
 
@@ -226,7 +226,7 @@ int update_refcount(State *s, uint64_t offset, uint64_t bytes, int64_t delta, Ke
         uint64_t lo = UINT64_MAX, hi = 0;
         for (uint64_t j = c; j < end; j++) {
             uint64_t v = rc_get(s, data, j & (per_block - 1)) + delta, at, len;
-            rc_put(s, data, j & (per_block - 1), v, &at, &len);
+            put_refcount(s, data, j & (per_block - 1), v, &at, &len);
             lo = std::min(lo, at);
             hi = std::max(hi, at + len);
             if (v == 0) now_free(s, j);

@@ -120,20 +120,6 @@ uint64_t clusters_for(const State *s, uint64_t bytes)
     return (bytes + s->cluster_size - 1) >> s->cluster_bits;
 }
 
-// Store entry @j of a refcount block (the layout qcow2_refcount.cpp reads).
-void put_refcount(const State *s, uint8_t *block, uint64_t j, uint64_t v)
-{
-    uint32_t bits = 1u << s->refcount_order;
-    if (bits >= 8) {
-        for (uint32_t i = 0, n = bits / 8; i < n; i++)
-            block[j * n + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-        return;
-    }
-    uint64_t bit = j * bits;
-    uint8_t mask = (uint8_t)(((1u << bits) - 1) << (bit % 8));
-    block[bit / 8] = (uint8_t)((block[bit / 8] & ~mask) | ((v << (bit % 8)) & mask));
-}
-
 std::vector<uint8_t> table_bytes(const std::vector<uint64_t> &entries, uint64_t size)
 {
     std::vector<uint8_t> b(size, 0);
@@ -446,7 +432,8 @@ int commit(Txn &t, Switch &w, KeelError *err)
                               "%s: the refcount of cluster %" PRIu64 " would exceed %" PRIu64
                               " (refcount_bits=%u)",
                               fname(s), c, s->max_refcount, 1u << s->refcount_order);
-            put_refcount(s, b.data(), c - first, v + d);
+            uint64_t at, len;
+            put_refcount(s, b.data(), c - first, v + d, &at, &len);
             if (v + d == 0) freed.push_back(c);
         }
         rt[j] = off;

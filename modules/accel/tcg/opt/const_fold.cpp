@@ -181,6 +181,16 @@ class Folder
         if (x.kind == ValKind::Temp && x.index < b_.n_temps) return static_cast<long>(n_globals_ + x.index);
         return -1;
     }
+    // Whether `a cond c` is known here; its value in `r`.
+    bool get_cond(unsigned cond, KeelIrValue a, KeelIrValue c, bool &r) const
+    {
+        uint64_t x = 0, y = 0;
+        if (!get(a, x) || !get(c, y)) return false;
+        r = b_.val(a).type == KEEL_IR_I32
+                ? alu::cond<uint32_t>(cond, static_cast<uint32_t>(x), static_cast<uint32_t>(y))
+                : alu::cond<uint64_t>(cond, x, y);
+        return true;
+    }
     bool get(KeelIrValue v, uint64_t &out) const
     {
         const IrVal &x = b_.val(v);
@@ -263,12 +273,8 @@ void Folder::run()
             break;
         }
         case OpKind::SetCond: {
-            uint64_t a = 0, c = 0;
-            KeelIrType ct = b_.val(op.v[1]).type;
-            if (get(op.v[1], a) && get(op.v[2], c)) {
-                bool r = ct == KEEL_IR_I32 ? alu::cond<uint32_t>(op.cond, static_cast<uint32_t>(a),
-                                                                 static_cast<uint32_t>(c))
-                                           : alu::cond<uint64_t>(op.cond, a, c);
+            bool r = false;
+            if (get_cond(op.cond, op.v[1], op.v[2], r)) {
                 KeelIrValue d = op.v[0];
                 make_move(op, add_const(b_, b_.val(d).type, r));
                 set(d, true, r);
@@ -280,12 +286,8 @@ void Folder::run()
             break;
         }
         case OpKind::MovCond: {
-            uint64_t a = 0, c = 0;
-            KeelIrType ct = b_.val(op.v[1]).type;
-            if (get(op.v[1], a) && get(op.v[2], c)) {
-                bool r = ct == KEEL_IR_I32 ? alu::cond<uint32_t>(op.cond, static_cast<uint32_t>(a),
-                                                                 static_cast<uint32_t>(c))
-                                           : alu::cond<uint64_t>(op.cond, a, c);
+            bool r = false;
+            if (get_cond(op.cond, op.v[1], op.v[2], r)) {
                 KeelIrValue src = r ? op.v[3] : op.extra, d = op.v[0];
                 uint64_t k = 0;
                 bool kn = get(src, k);
@@ -299,12 +301,8 @@ void Folder::run()
             break;
         }
         case OpKind::BrCond: {
-            uint64_t a = 0, c = 0;
-            KeelIrType ct = b_.val(op.v[0]).type;
-            if (get(op.v[0], a) && get(op.v[1], c)) {
-                bool r = ct == KEEL_IR_I32 ? alu::cond<uint32_t>(op.cond, static_cast<uint32_t>(a),
-                                                                 static_cast<uint32_t>(c))
-                                           : alu::cond<uint64_t>(op.cond, a, c);
+            bool r = false;
+            if (get_cond(op.cond, op.v[0], op.v[1], r)) {
                 if (r) {
                     op.kind = OpKind::Br;
                     op.v[0] = op.v[1] = 0;

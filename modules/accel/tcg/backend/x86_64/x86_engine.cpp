@@ -744,6 +744,10 @@ class BlockEmitter : public Emitter
     void emit_lookup();
     // Emits the TLB probe: on a hit rsi = the host address; on a miss jumps to `miss`. rsi = guest address.
     void tlb_probe(unsigned mmu, KeelAccess acc, unsigned size, Label &miss);
+    // `dst` = the 1 << size_log bytes at `at`, sign- or zero-extended to 64 bits.
+    void load_sized(const Xbyak::Reg64 &dst, const Xbyak::RegExp &at, unsigned size_log, bool sign);
+    // The low 1 << size_log bytes of `src` to `at`.
+    void store_sized(const Xbyak::RegExp &at, const Xbyak::Reg64 &src, unsigned size_log);
 
     CpuState &cpu_;
     const IrBlock &b_;
@@ -1051,32 +1055,7 @@ void BlockEmitter::emit_load(const IrOp &op)
         jmp(miss, T_NEAR);
     } else {
         tlb_probe(op.mmu_idx, KEEL_ACCESS_READ, size, miss);
-        switch (size_log) {
-        case 0:
-            if (sign) {
-                movsx(rax, byte[rsi]);
-            } else {
-                movzx(eax, byte[rsi]);
-            }
-            break;
-        case 1:
-            if (sign) {
-                movsx(rax, word[rsi]);
-            } else {
-                movzx(eax, word[rsi]);
-            }
-            break;
-        case 2:
-            if (sign) {
-                movsxd(rax, dword[rsi]);
-            } else {
-                mov(eax, dword[rsi]);
-            }
-            break;
-        default:
-            mov(rax, qword[rsi]);
-            break;
-        }
+        load_sized(rax, rsi, size_log, sign);
     }
     Spill sp = spill_state();
     L(back);
@@ -1097,6 +1076,51 @@ void BlockEmitter::emit_load(const IrOp &op)
     });
 }
 
+void BlockEmitter::load_sized(const Xbyak::Reg64 &dst, const Xbyak::RegExp &at, unsigned size_log, bool sign)
+{
+    switch (size_log) {
+    case 0:
+        if (sign)
+            movsx(dst, byte[at]);
+        else
+            movzx(dst.cvt32(), byte[at]);
+        break;
+    case 1:
+        if (sign)
+            movsx(dst, word[at]);
+        else
+            movzx(dst.cvt32(), word[at]);
+        break;
+    case 2:
+        if (sign)
+            movsxd(dst, dword[at]);
+        else
+            mov(dst.cvt32(), dword[at]);
+        break;
+    default:
+        mov(dst, qword[at]);
+        break;
+    }
+}
+
+void BlockEmitter::store_sized(const Xbyak::RegExp &at, const Xbyak::Reg64 &src, unsigned size_log)
+{
+    switch (size_log) {
+    case 0:
+        mov(byte[at], src.cvt8());
+        break;
+    case 1:
+        mov(word[at], src.cvt16());
+        break;
+    case 2:
+        mov(dword[at], src.cvt32());
+        break;
+    default:
+        mov(qword[at], src);
+        break;
+    }
+}
+
 void BlockEmitter::emit_store(const IrOp &op)
 {
     unsigned size_log = op.memop & KEEL_MO_SIZE_MASK;
@@ -1108,20 +1132,7 @@ void BlockEmitter::emit_store(const IrOp &op)
     cold_labels_.emplace_back();
     Label &back = cold_labels_.back();
     tlb_probe(op.mmu_idx, KEEL_ACCESS_WRITE, size, miss);
-    switch (size_log) {
-    case 0:
-        mov(byte[rsi], r8b);
-        break;
-    case 1:
-        mov(word[rsi], r8w);
-        break;
-    case 2:
-        mov(dword[rsi], r8d);
-        break;
-    default:
-        mov(qword[rsi], r8);
-        break;
-    }
+    store_sized(rsi, r8, size_log);
     L(back);
     Spill sp = spill_state();
     uint64_t pc = insn_pc_;
@@ -1156,49 +1167,11 @@ void BlockEmitter::emit_host_mem(const IrOp &op)
     unsigned size_log = op.memop & KEEL_MO_SIZE_MASK;
     bool sign = (op.memop & KEEL_MO_SIGN) != 0;
     if (op.kind == OpKind::LoadHost) {
-        switch (size_log) {
-        case 0:
-            if (sign) {
-                movsx(rcx, byte[at]);
-            } else {
-                movzx(ecx, byte[at]);
-            }
-            break;
-        case 1:
-            if (sign) {
-                movsx(rcx, word[at]);
-            } else {
-                movzx(ecx, word[at]);
-            }
-            break;
-        case 2:
-            if (sign) {
-                movsxd(rcx, dword[at]);
-            } else {
-                mov(ecx, dword[at]);
-            }
-            break;
-        default:
-            mov(rcx, qword[at]);
-            break;
-        }
+        load_sized(rcx, at, size_log, sign);
         store(op.v[0], rcx);
         return;
     }
-    switch (size_log) {
-    case 0:
-        mov(byte[at], cl);
-        break;
-    case 1:
-        mov(word[at], cx);
-        break;
-    case 2:
-        mov(dword[at], ecx);
-        break;
-    default:
-        mov(qword[at], rcx);
-        break;
-    }
+    store_sized(at, rcx, size_log);
     forget_globals();
 }
 
