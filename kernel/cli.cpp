@@ -217,8 +217,9 @@ Machine:
   -m SIZE                  RAM size (size of the first RAM region), e.g. 256M
   -smp N                   number of CPUs (cpus=N also accepted)
   -accel NAME[,thread=single]
-                           execution engine (default: the manifest's, else
-                           tci); -accel help lists them
+                           execution engine: tcg (JIT, x86-64 hosts) or tci
+                           (interpreter); default: the manifest's, else tcg
+                           on x86-64, tci elsewhere; -accel help lists them
   -device TYPE,id=NAME[,reg=ADDR][,irq=TARGET][,PROP=VALUE...]
                            add a device; -device help lists device types,
                            -device TYPE,help lists a type's properties

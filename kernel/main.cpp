@@ -133,8 +133,13 @@ void device_help(Registry &reg, const std::string &what)
     }
 }
 
-// The accelerator keel uses when neither -accel nor the manifest names one.
+// The accelerator keel uses when neither -accel nor the manifest names one:
+// the JIT where it has a backend for the host, else the portable interpreter.
+#if defined(__x86_64__)
+constexpr const char *kDefaultAccel = "tcg";
+#else
 constexpr const char *kDefaultAccel = "tci";
+#endif
 
 void accel_help(Registry &reg)
 {
@@ -144,7 +149,7 @@ void accel_help(Registry &reg)
         std::printf("%s\n", n.c_str());
 }
 
-// The accelerator to run: -accel, else the manifest's `accel:`, else tci.
+// The accelerator to run: -accel, else the manifest's `accel:`, else kDefaultAccel.
 const AccelRecord &choose_accel(Registry &reg, const MachineSpec &spec)
 {
     std::string name = spec.accel.empty() ? kDefaultAccel : spec.accel;

@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef ROUNDS
-#define ROUNDS 800
+#define ROUNDS 8000
 #endif
 #define BYTES (64 * 1024)
 

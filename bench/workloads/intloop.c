@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef ITERS
-#define ITERS 40000000
+#define ITERS 160000000
 #endif
 
 int main(void)

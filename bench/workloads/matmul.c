@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef ROUNDS
-#define ROUNDS 10
+#define ROUNDS 50
 #endif
 #define N 96
 

@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef ROUNDS
-#define ROUNDS 180
+#define ROUNDS 1260
 #endif
 #define WORDS (256 * 1024 / 8)
 

@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef STEPS
-#define STEPS 300000
+#define STEPS 600000
 #endif
 #define NB 5
 
@@ -13,9 +13,13 @@ struct body {
 
 static double sqrt_d(double v)
 {
+#if defined(__riscv)
     double r;
     __asm__("fsqrt.d %0, %1" : "=f"(r) : "f"(v));
     return r;
+#else
+    return __builtin_sqrt(v); // the native build (bench/run's host column)
+#endif
 }
 
 int main(void)

@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef ROUNDS
-#define ROUNDS 3
+#define ROUNDS 18
 #endif
 #define LIMIT 4000000
 

@@ -3,7 +3,7 @@
 #include "bench.h"
 
 #ifndef ROUNDS
-#define ROUNDS 12
+#define ROUNDS 60
 #endif
 #define N 100000
 

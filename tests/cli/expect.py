@@ -19,6 +19,7 @@ def main():
     ap.add_argument("--stdout-has", action="append", default=[])
     ap.add_argument("--stderr-has", action="append", default=[])
     ap.add_argument("--stdout-lacks", action="append", default=[])
+    ap.add_argument("--stderr-lacks", action="append", default=[])
     ap.add_argument("--stderr-file")
     ap.add_argument("--stdout-file")
     ap.add_argument("--stderr-empty", action="store_true")
@@ -62,6 +63,9 @@ def main():
     for t in a.stderr_has:
         if t not in p.stderr:
             problems.append(f"stderr lacks {t!r}")
+    for t in a.stderr_lacks:
+        if t in p.stderr:
+            problems.append(f"stderr has {t!r}")
     if a.stdout_json:
         try:
             json.loads(p.stdout)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """The virtio-blk guest program against a real image, checked afterwards with qemu-img.
 
-usage: virtio_blk_test.py --emulator KEEL --elf virtio-blk.elf --variant VARIANT [--keep DIR]
+usage: virtio_blk_test.py --emulator KEEL [--accel tci|tcg] --elf virtio-blk.elf --variant VARIANT [--keep DIR]
 
 Creates an empty 64 MiB image with `qemu-img create`, runs the guest program (virtio-blk.c) on it, checks
 its exit status and console lines, then checks the image: `qemu-img check` finds no corruption and no
@@ -95,6 +95,7 @@ def run(cmd, timeout=60, ok=(0,), env=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emulator", required=True, help="keel")
+    ap.add_argument("--accel", default="tci", help="keel's engine (default tci)")
     ap.add_argument("--elf", required=True)
     ap.add_argument("--variant", required=True,
                     choices=["qcow2", "raw", "qcow2-device", "raw-device", "qcow2-snapshot", "raw-snapshot",
@@ -130,12 +131,12 @@ def main():
                    "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.3"]
             slot, ident = 3, ""  # QEMU answers GET_ID with the serial, none here
         elif a.variant.endswith("-device"):
-            cmd = [a.emulator, "-M", "riscv-virt", "-accel", "tci", "-bios", "none", "-kernel", a.elf,
+            cmd = [a.emulator, "-M", "riscv-virt", "-accel", a.accel, "-bios", "none", "-kernel", a.elf,
                    "-drive", f"file={disk},format={fmt},if=none,id=d0", "-device",
                    "virtio-blk-device,drive=d0,bus=virtio-mmio-bus.3"]
             slot, ident = 3, "d0"
         else:
-            cmd = [a.emulator, "-M", "riscv-virt", "-accel", "tci", "-bios", "none", "-kernel", a.elf,
+            cmd = [a.emulator, "-M", "riscv-virt", "-accel", a.accel, "-bios", "none", "-kernel", a.elf,
                    "-drive", f"file={disk},format={fmt},if=virtio"]
             if a.variant == "qcow2-snapshot":
                 cmd.append("-snapshot")
