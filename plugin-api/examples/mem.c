@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// mem: counts guest loads and stores, and can log each access with its address, size, value and target.
+//
+// Arguments:
+//   inline=on|off   count the accesses with one inline op instead of callbacks (default off); an inline op
+//                   cannot tell loads from stores, so this mode reports only their sum, and no trace
+//   rw=r|w|rw       which accesses to instrument (default rw)
+//   trace=on|off    log every access (default off): "load|store vaddr=0x.. paddr=0x.. size=N [value=0x..]
+//                   [io=DEVICE]"; values need API v4 (not in the v1 build)
+// Output (qemu_plugin_outs, shown with -d plugin) at exit: "loads: N stores: M", or "accesses: N" inline.
+//
+// Built as libmem.so (v7) and libmem-v1.so (QEMU 7.2's API: a shared counter instead of a scoreboard).
+#include <qemu-plugin.h>
+
+#include <stdio.h>
+#include <string.h>
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+static bool use_inline, trace;
+static enum qemu_plugin_mem_rw rw = QEMU_PLUGIN_MEM_RW;
+
+#if QEMU_PLUGIN_VERSION == 1
+static uint64_t loads, stores, accesses; // shared by all vCPUs
+#define ADD(counter, vcpu) ((void)(vcpu), __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED))
+#define TOTAL(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
+#else
+struct counts {
+    uint64_t loads, stores, accesses;
+};
+static struct qemu_plugin_scoreboard *board;
+static qemu_plugin_u64 loads, stores, accesses;
+#define ADD(counter, vcpu) qemu_plugin_u64_add((counter), (vcpu), 1)
+#define TOTAL(counter) qemu_plugin_u64_sum(counter)
+#endif
+
+static void log_access(bool store, qemu_plugin_meminfo_t info, uint64_t vaddr)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "%s vaddr=0x%" PRIx64, store ? "store" : "load", vaddr);
+    struct qemu_plugin_hwaddr *hw = qemu_plugin_get_hwaddr(info, vaddr);
+    if (hw) {
+        n += snprintf(line + n, sizeof(line) - n, " paddr=0x%" PRIx64, qemu_plugin_hwaddr_phys_addr(hw));
+    }
+    n += snprintf(line + n, sizeof(line) - n, " size=%u", 1u << qemu_plugin_mem_size_shift(info));
+#if QEMU_PLUGIN_VERSION >= 4
+    qemu_plugin_mem_value v = qemu_plugin_mem_get_value(info);
+    switch (v.type) {
+    case QEMU_PLUGIN_MEM_VALUE_U8:
+        n += snprintf(line + n, sizeof(line) - n, " value=0x%02x", v.data.u8);
+        break;
+    case QEMU_PLUGIN_MEM_VALUE_U16:
+        n += snprintf(line + n, sizeof(line) - n, " value=0x%04x", v.data.u16);
+        break;
+    case QEMU_PLUGIN_MEM_VALUE_U32:
+        n += snprintf(line + n, sizeof(line) - n, " value=0x%08x", v.data.u32);
+        break;
+    case QEMU_PLUGIN_MEM_VALUE_U64:
+        n += snprintf(line + n, sizeof(line) - n, " value=0x%016" PRIx64, v.data.u64);
+        break;
+    case QEMU_PLUGIN_MEM_VALUE_U128:
+        n += snprintf(line + n, sizeof(line) - n, " value=0x%016" PRIx64 "%016" PRIx64, v.data.u128.high,
+                      v.data.u128.low);
+        break;
+    }
+#endif
+    if (hw && qemu_plugin_hwaddr_is_io(hw)) {
+        const char *dev = qemu_plugin_hwaddr_device_name(hw);
+        n += snprintf(line + n, sizeof(line) - n, " io=%s", dev ? dev : "?");
+    }
+    snprintf(line + n, sizeof(line) - n, "\n");
+    qemu_plugin_outs(line);
+}
+
+static void mem_access(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
+{
+    (void)udata;
+    bool store = qemu_plugin_mem_is_store(info);
+    if (store) {
+        ADD(stores, vcpu_index);
+    } else {
+        ADD(loads, vcpu_index);
+    }
+    if (trace) {
+        log_access(store, info, vaddr);
+    }
+}
+
+static void instrument(struct qemu_plugin_tb *tb)
+{
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        if (!use_inline) {
+            qemu_plugin_register_vcpu_mem_cb(insn, mem_access, QEMU_PLUGIN_CB_NO_REGS, rw, NULL);
+            continue;
+        }
+#if QEMU_PLUGIN_VERSION == 1
+        qemu_plugin_register_vcpu_mem_inline(insn, rw, QEMU_PLUGIN_INLINE_ADD_U64, &accesses, 1);
+#else
+        qemu_plugin_register_vcpu_mem_inline_per_vcpu(insn, rw, QEMU_PLUGIN_INLINE_ADD_U64, accesses, 1);
+#endif
+    }
+}
+
+#if QEMU_PLUGIN_VERSION >= 7
+static void tb_trans(struct qemu_plugin_tb *tb, void *udata)
+{
+    (void)udata;
+    instrument(tb);
+}
+
+static void at_exit(void *udata)
+{
+    (void)udata;
+#else
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    (void)id;
+    instrument(tb);
+}
+
+static void at_exit(qemu_plugin_id_t id, void *udata)
+{
+    (void)id;
+    (void)udata;
+#endif
+    char line[96];
+    if (use_inline) {
+        snprintf(line, sizeof(line), "accesses: %" PRIu64 "\n", TOTAL(accesses));
+    } else {
+        snprintf(line, sizeof(line), "loads: %" PRIu64 " stores: %" PRIu64 "\n", TOTAL(loads), TOTAL(stores));
+    }
+    qemu_plugin_outs(line);
+#if QEMU_PLUGIN_VERSION >= 2
+    qemu_plugin_scoreboard_free(board);
+#endif
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
+                                           char **argv)
+{
+    (void)info;
+    for (int i = 0; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        const char *val = eq ? eq + 1 : "";
+        if (eq) {
+            *eq = '\0';
+        }
+        bool ok = eq != NULL;
+        if (ok && strcmp(argv[i], "rw") == 0) {
+            rw = strcmp(val, "r") == 0   ? QEMU_PLUGIN_MEM_R
+                 : strcmp(val, "w") == 0 ? QEMU_PLUGIN_MEM_W
+                                         : QEMU_PLUGIN_MEM_RW;
+            ok = strcmp(val, "r") == 0 || strcmp(val, "w") == 0 || strcmp(val, "rw") == 0;
+        } else if (ok && strcmp(argv[i], "inline") == 0) {
+            ok = qemu_plugin_bool_parse(argv[i], val, &use_inline);
+        } else if (ok && strcmp(argv[i], "trace") == 0) {
+            ok = qemu_plugin_bool_parse(argv[i], val, &trace);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "mem: bad argument '%s%s%s' (expected inline=on|off, rw=r|w|rw, trace=on|off)\n",
+                    argv[i], eq ? "=" : "", val);
+            return -1;
+        }
+    }
+#if QEMU_PLUGIN_VERSION >= 2
+    board = qemu_plugin_scoreboard_new(sizeof(struct counts));
+    loads = qemu_plugin_scoreboard_u64_in_struct(board, struct counts, loads);
+    stores = qemu_plugin_scoreboard_u64_in_struct(board, struct counts, stores);
+    accesses = qemu_plugin_scoreboard_u64_in_struct(board, struct counts, accesses);
+#endif
+#if QEMU_PLUGIN_VERSION >= 7
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans, NULL);
+#else
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+#endif
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}
