@@ -20,7 +20,7 @@ const std::map<std::string, std::string> kWithValue = {
     {"serial", "serial"}, {"chardev", "chardev"}, {"d", "d"},
     {"D", "D"},           {"bios", "bios"},       {"kernel", "kernel"},
     {"initrd", "initrd"}, {"append", "append"},   {"dtb", "dtb"},
-    {"drive", "drive"},
+    {"drive", "drive"},   {"icount", "icount"},   {"plugin", "plugin"},
 };
 const std::map<std::string, std::string> kFlags = {
     {"nographic", "nographic"},
@@ -80,6 +80,36 @@ std::string accel_value(const std::string &arg)
     }
     if (name.empty()) throw Error("-accel " + arg + ": no accelerator given");
     return name;
+}
+
+// -icount [shift=]N[,sleep=on|off]: QEMU's instruction counting, N in 0..10.
+void icount_value(const std::string &arg, RunConfig &c)
+{
+    const std::string supported = "supported: -icount [shift=]N[,sleep=on|off] with N from 0 to 10";
+    bool have_shift = false;
+    for (const auto &p : split(arg, ',')) {
+        auto eq = p.find('=');
+        std::string k = eq == std::string::npos ? "shift" : p.substr(0, eq);
+        std::string v = eq == std::string::npos ? p : p.substr(eq + 1);
+        if (k == "shift") {
+            if (v == "auto")
+                throw Error("-icount " + arg + ": shift=auto (adaptive) is not supported; " + supported);
+            auto n = parse_uint(v);
+            if (v.empty() || !n || *n > 10)
+                throw Error("-icount " + arg + ": invalid shift '" + v + "' (0 to 10); " + supported);
+            c.icount_shift = static_cast<int>(*n);
+            have_shift = true;
+        } else if (k == "sleep") {
+            if (v != "on" && v != "off")
+                throw Error("-icount " + arg + ": invalid value '" + v + "' for 'sleep' (on or off)");
+            c.icount_sleep = v == "on";
+        } else if (k == "align" || k == "rr" || k == "rrfile" || k == "rrsnapshot") {
+            throw Error("-icount " + arg + ": '" + k + "' is not supported; " + supported);
+        } else {
+            throw Error("-icount " + arg + ": unknown option '" + k + "'; " + supported);
+        }
+    }
+    if (!have_shift) throw Error("-icount " + arg + ": no shift given; " + supported);
 }
 
 } // namespace
@@ -194,6 +224,10 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
             c.log_file = v;
         } else if (n == "drive") {
             c.drives.push_back(parse_drive(v));
+        } else if (n == "icount") {
+            icount_value(v, c);
+        } else if (n == "plugin") {
+            c.plugins.push_back(v);
         }
     }
     // -snapshot applies to every drive, wherever it stands on the line (QEMU).
@@ -220,6 +254,12 @@ Machine:
                            execution engine: tcg (JIT, x86-64 hosts) or tci
                            (interpreter); default: the manifest's, else tcg
                            on x86-64, tci elsewhere; -accel help lists them
+  -icount [shift=]N[,sleep=on|off]
+                           deterministic virtual time: it advances 2^N ns
+                           (N from 0 to 10) per guest instruction executed;
+                           while every CPU idles, sleep=on (default) waits
+                           in host time for the next timer, sleep=off jumps
+                           to it at once
   -device TYPE,id=NAME[,reg=ADDR][,irq=TARGET][,PROP=VALUE...]
                            add a device; -device help lists device types,
                            -device TYPE,help lists a type's properties
@@ -263,6 +303,12 @@ Character devices:
 Logging:
   -d ITEM[,ITEM...]        enable log categories (-d help lists them)
   -D FILE                  write the log to FILE instead of stderr
+
+Instrumentation:
+  -plugin [file=]LIB.so[,NAME=VALUE...]
+                           load a QEMU TCG plugin (API versions 1 to 7; may
+                           be repeated); its output needs -d plugin
+                           (docs/plugins.md)
 
 Modules:
   --list-modules           list every module found, with kind, version, ABI

@@ -30,6 +30,9 @@ struct RunConfig {
     std::string dumpdtb;                  // -machine dumpdtb=FILE
     std::vector<DriveSpec> drives;        // -drive, in order (-snapshot already applied)
     bool snapshot = false;                // -snapshot: every drive as snapshot=on
+    int icount_shift = -1;                // -icount [shift=]N: 2^N ns per instruction; -1: off
+    bool icount_sleep = true;             // -icount sleep=on|off
+    std::vector<std::string> plugins;     // -plugin, in order
     bool dry_run = false;
     bool list_modules = false;
     bool rebuild_index = false;

@@ -85,8 +85,36 @@ void VirtualClock::update(bool run)
     seq_.store(s + 2, std::memory_order_release);
 }
 
+namespace
+{
+// The engine running on this thread, with -icount (see KeelIcountHooks).
+thread_local const KeelIcountHooks *t_icount_hooks = nullptr;
+} // namespace
+
+void VirtualClock::icount_attach(const KeelIcountHooks *h)
+{
+    t_icount_hooks = h;
+}
+
+const KeelIcountHooks *VirtualClock::icount_hooks()
+{
+    return t_icount_hooks;
+}
+
+void VirtualClock::set_icount(int shift, bool sleep)
+{
+    icount_sleep_.store(sleep, std::memory_order_relaxed);
+    icount_shift_.store(shift, std::memory_order_relaxed);
+}
+
 int64_t VirtualClock::now() const
 {
+    int shift = icount_shift_.load(std::memory_order_relaxed);
+    if (shift >= 0) {
+        int64_t n = icount_insns_.load(std::memory_order_relaxed);
+        if (const KeelIcountHooks *h = t_icount_hooks; h && h->pending) n += h->pending(h->opaque);
+        return (n << shift) + icount_bias_.load(std::memory_order_relaxed);
+    }
     Snapshot s = read();
     return s.running ? s.mono + s.offset : s.value;
 }
@@ -114,6 +142,7 @@ void VirtualClock::stop()
 
 int64_t VirtualClock::ns_until(int64_t virtual_deadline) const
 {
+    if (icount_shift() >= 0) return virtual_deadline <= now() ? 0 : INT64_MAX; // instructions drive it
     Snapshot s = read();
     int64_t now = s.running ? s.mono + s.offset : s.value;
     if (virtual_deadline <= now) return 0;
@@ -220,7 +249,17 @@ void TimerManager::mod(KeelTimer *t, int64_t expire_ns)
         earliest = it == set.begin();
     }
     // Only a new earliest deadline shortens the loop's sleep.
-    if (earliest) wake();
+    if (!earliest) return;
+    if (t->clock == KEEL_CLOCK_VIRTUAL && vclock_.icount_shift() >= 0) {
+        // The vCPU thread counts down to virtual deadlines: it must see the new one.
+        if (const KeelIcountHooks *h = VirtualClock::icount_hooks()) {
+            if (h->deadline_changed) h->deadline_changed(h->opaque);
+        } else if (icount_wake_) {
+            icount_wake_();
+        }
+        return;
+    }
+    wake();
 }
 
 void TimerManager::del(KeelTimer *t)
@@ -262,12 +301,12 @@ int64_t TimerManager::ns_until_next() const
     int64_t v = next_deadline(KEEL_CLOCK_VIRTUAL);
     int64_t h = next_deadline(KEEL_CLOCK_HOST);
     int64_t r = INT64_MAX;
-    if (v != INT64_MAX) r = vclock_.ns_until(v);
+    if (v != INT64_MAX && vclock_.icount_shift() < 0) r = vclock_.ns_until(v); // -icount: the vCPU's job
     if (h != INT64_MAX) r = std::min(r, sat_sub(h, host_clock_ns()));
     return r;
 }
 
-void TimerManager::run_expired()
+void TimerManager::run_expired(int only)
 {
     uint64_t limit;
     {
@@ -282,6 +321,7 @@ void TimerManager::run_expired()
             KeelTimer *best = nullptr;
             int64_t best_late = 0;
             for (int c = 0; c < 2; ++c) {
+                if (only >= 0 && c != only) continue;
                 int64_t now = this->now(KeelClockType(c));
                 for (KeelTimer *t : armed_[c]) {
                     if (t->expire > now) break;
@@ -303,6 +343,50 @@ void TimerManager::run_expired()
         // Unlocked: the callback may mod/del/free any timer, itself included.
         if (cb) cb(opaque);
     }
+}
+
+int64_t TimerManager::icount_budget() const
+{
+    int64_t d = next_deadline(KEEL_CLOCK_VIRTUAL);
+    if (d == INT64_MAX) return INT64_MAX;
+    int64_t now = vclock_.now();
+    if (d <= now) return 0;
+    int shift = std::max(vclock_.icount_shift(), 0);
+    return ((sat_sub(d, now) - 1) >> shift) + 1; // the first instruction count at or past d
+}
+
+int64_t TimerManager::icount_idle_ns() const
+{
+    int64_t d = next_deadline(KEEL_CLOCK_VIRTUAL);
+    if (d == INT64_MAX) return INT64_MAX;
+    int64_t now = vclock_.now();
+    if (d <= now || !vclock_.icount_sleep()) return 0;
+    return sat_sub(d, now); // as QEMU's sleep=on: virtual time keeps pace with the host while idle
+}
+
+void TimerManager::icount_warp(int64_t ns)
+{
+    if (ns <= 0) return;
+    int64_t d = next_deadline(KEEL_CLOCK_VIRTUAL);
+    int64_t now = vclock_.now();
+    if (d != INT64_MAX) {
+        if (d <= now) return;
+        ns = std::min(ns, sat_sub(d, now));
+    } else if (ns == INT64_MAX) {
+        return; // nowhere to jump to
+    }
+    vclock_.icount_skip(ns);
+}
+
+void TimerManager::run_expired_virtual()
+{
+    std::lock_guard<std::recursive_mutex> big(big_lock());
+    run_expired(KEEL_CLOCK_VIRTUAL);
+}
+
+void TimerManager::set_icount_wake(std::function<void()> fn)
+{
+    icount_wake_ = std::move(fn);
 }
 
 void TimerManager::wake()
@@ -347,7 +431,7 @@ void TimerManager::attach()
             auto *s = reinterpret_cast<Source *>(src);
             std::lock_guard<std::recursive_mutex> big(big_lock());
             std::lock_guard<std::mutex> g(*s->alive);
-            if (s->tm) s->tm->run_expired();
+            if (s->tm) s->tm->run_expired(s->tm->vclock_.icount_shift() >= 0 ? KEEL_CLOCK_HOST : -1);
             return G_SOURCE_CONTINUE;
         },
         // finalize

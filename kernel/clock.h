@@ -26,6 +26,11 @@ int64_t host_monotonic_ns();
 // KEEL_CLOCK_VIRTUAL: 0 at creation, advances with host monotonic time only
 // while running. Readers are lock-free and see a consistent value while
 // another thread starts or stops the clock.
+//
+// With -icount (set_icount before anything runs) it is instead
+// (instructions retired << shift) + time skipped while every vCPU was idle,
+// plus, on the engine's own thread, the instructions it has run but not yet
+// retired (its KeelIcountHooks.pending). start/stop then change nothing.
 class VirtualClock
 {
   public:
@@ -45,6 +50,17 @@ class VirtualClock
     // so timer sources can recompute their sleep. One listener; nullptr clears.
     void set_listener(std::function<void()> fn);
 
+    // ---- -icount ----
+    void set_icount(int shift, bool sleep); // shift 0..10, or -1: off
+    int icount_shift() const { return icount_shift_.load(std::memory_order_relaxed); }
+    bool icount_sleep() const { return icount_sleep_.load(std::memory_order_relaxed); }
+    void icount_retire(int64_t n) { icount_insns_.fetch_add(n, std::memory_order_relaxed); }
+    void icount_skip(int64_t ns) { icount_bias_.fetch_add(ns, std::memory_order_relaxed); }
+    int64_t icount_insns() const { return icount_insns_.load(std::memory_order_relaxed); }
+    // Hooks of the engine running on the calling thread (nullptr detaches).
+    static void icount_attach(const KeelIcountHooks *h);
+    static const KeelIcountHooks *icount_hooks();
+
   private:
     struct Snapshot {
         bool running;
@@ -62,6 +78,10 @@ class VirtualClock
     std::atomic<int64_t> offset_{0};
     std::mutex lock_;
     std::function<void()> listener_;
+    std::atomic<int> icount_shift_{-1};
+    std::atomic<bool> icount_sleep_{true};
+    std::atomic<int64_t> icount_insns_{0};
+    std::atomic<int64_t> icount_bias_{0};
 };
 
 // Owns every KeelTimer. mod/del/free may be called from any thread; the
@@ -92,7 +112,23 @@ class TimerManager
     // Run every due callback, earliest first per clock; the caller holds
     // big_lock(). Timers (re-)armed by a callback during this call run on the
     // next call at the earliest, so a callback re-arming "now" cannot spin here.
-    void run_expired();
+    // With -icount the main loop runs host timers only (virtual ones run on
+    // the vCPU thread through run_expired_virtual); `only` limits the clocks.
+    void run_expired(int only = -1);
+
+    // ---- -icount (see VirtualClock) ----
+    // Instructions until the earliest virtual deadline: 0 if due, INT64_MAX if none.
+    int64_t icount_budget() const;
+    // Host ns the idle vCPUs wait before jumping to the earliest virtual
+    // deadline: 0 with sleep=off or if due, INT64_MAX if none.
+    int64_t icount_idle_ns() const;
+    // Skip ns of virtual time, never past the earliest virtual deadline.
+    void icount_warp(int64_t ns);
+    // Run the due virtual timers, taking big_lock().
+    void run_expired_virtual();
+    // Called when a virtual timer becomes the earliest from a thread other
+    // than the engine's (which gets its deadline_changed hook instead).
+    void set_icount_wake(std::function<void()> fn);
 
     // Install the GSource on the loop's context that sleeps until the nearest
     // deadline and then runs run_expired() under big_lock(). Idempotent.
@@ -117,6 +153,7 @@ class TimerManager
     std::unordered_map<KeelTimer *, std::unique_ptr<KeelTimer>> timers_;
     std::set<KeelTimer *, Order> armed_[2]; // by KeelClockType
     uint64_t arm_seq_ = 0;
+    std::function<void()> icount_wake_;
     struct Source;
     Source *source_ = nullptr;
 };

@@ -22,6 +22,7 @@ namespace
 const LogCategory kCategories[] = {
     {"in_asm", KEEL_LOG_IN_ASM, "show target assembly code for each compiled TB"},
     {"op", KEEL_LOG_OP, "show the IR of each translated block"},
+    {"op_opt", KEEL_LOG_OP_OPT, "show the IR of each block after the JIT's optimisation"},
     {"out_asm", KEEL_LOG_OUT_ASM, "show generated host assembly code for each compiled TB"},
     {"exec", KEEL_LOG_EXEC, "show trace before each executed TB"},
     {"int", KEEL_LOG_INT, "show interrupts/exceptions in short format"},

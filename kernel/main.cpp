@@ -19,6 +19,7 @@
 #include "loader.h"
 #include "log.h"
 #include "manifest.h"
+#include "plugins/plugins.h"
 #include "util.h"
 
 using namespace keel;
@@ -440,6 +441,13 @@ int run(const std::vector<std::string> &args)
         if (serial[i] != "none")
             k.declare_chardev(parse_serial_option(serial[i], "serial" + std::to_string(i)));
     k.set_dry_run(cfg.dry_run);
+    if (cfg.icount_shift >= 0) {
+        // -icount: the vCPU thread drives virtual time; a virtual timer armed elsewhere kicks it.
+        k.vclock().set_icount(cfg.icount_shift, cfg.icount_sleep);
+        k.timers().set_icount_wake([&k] {
+            if (Machine *mm = k.machine(); mm && !mm->cpus().empty()) k.kick_cpu(mm->cpus()[0]);
+        });
+    }
 
     if (!spec.cpus && !cfg.dry_run)
         throw Error("machine '" + spec.name +
@@ -533,14 +541,24 @@ int run(const std::vector<std::string> &args)
         if (boot.entry) std::printf("entry: %s\n", format_hex(*boot.entry).c_str());
         return 0;
     }
-    if (bops) return k.run(*accel, board_boot);
-    return k.run(*accel, [&] {
+    // -plugin: loaded once the machine exists (vCPU counts, guest symbols); atexit callbacks after the run.
+    std::vector<plugins::PluginSpec> plugin_specs;
+    for (const std::string &p : cfg.plugins)
+        plugin_specs.push_back(plugins::parse_spec(p));
+    if (!plugin_specs.empty()) {
+        int n = static_cast<int>(m->cpus().size());
+        plugins::set_symbols(symbols_of(boot));
+        plugins::load(plugin_specs, {n, n});
+    }
+    int status = bops ? k.run(*accel, board_boot) : k.run(*accel, [&] {
         for (const auto &img : boot.images)
             load_guest_image(img, m->system_memory(), m->spec().name, Machine::kOverlayPriority);
         if (boot.entry)
             for (KeelObject *c : m->cpus())
                 set_cpu_pc(c, *boot.entry);
     });
+    plugins::at_exit();
+    return status;
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 #include "kernel.h"
 #include "loader.h"
 #include "log.h"
+#include "plugins/plugins.h"
 #include "util.h"
 
 namespace keel
@@ -256,6 +257,69 @@ void svc_timer_free(KeelTimer *t)
 void svc_system_request(KeelSystemRequest req, int status)
 {
     kernel().request(req, status);
+}
+
+// ---- -icount (ABI 1.2) ----
+
+int svc_icount_shift()
+{
+    return kernel().vclock().icount_shift();
+}
+
+void svc_icount_attach(const KeelIcountHooks *hooks)
+{
+    VirtualClock::icount_attach(hooks && hooks->size >= sizeof(KeelIcountHooks) ? hooks : nullptr);
+}
+
+void svc_icount_retire(int64_t n)
+{
+    if (n > 0) kernel().vclock().icount_retire(n);
+}
+
+int64_t svc_icount_budget()
+{
+    return kernel().timers().icount_budget();
+}
+
+void svc_icount_run_timers()
+{
+    kernel().timers().run_expired_virtual();
+}
+
+int64_t svc_icount_idle_ns()
+{
+    return kernel().timers().icount_idle_ns();
+}
+
+void svc_icount_warp(int64_t ns)
+{
+    kernel().timers().icount_warp(ns);
+}
+
+bool svc_plugins_active()
+{
+    return plugins::active();
+}
+
+void svc_plugins_instrument(unsigned cpu_index, KeelIrBuilder *b, const KeelIrBuilderOps *ops)
+{
+    plugins::instrument(cpu_index, b, ops);
+}
+
+void svc_plugins_vcpu_event(KeelObject *obj, void *env, const KeelCpuOps *ops, unsigned cpu_index,
+                            KeelPluginVcpuEvent event)
+{
+    switch (event) {
+    case KEEL_PLUGIN_VCPU_INIT: plugins::vcpu_init(KeelCpuHandle{obj, env, ops}, cpu_index); break;
+    case KEEL_PLUGIN_VCPU_EXIT: plugins::vcpu_exit(cpu_index); break;
+    case KEEL_PLUGIN_VCPU_IDLE: plugins::vcpu_idle(cpu_index); break;
+    case KEEL_PLUGIN_VCPU_RESUME: plugins::vcpu_resume(cpu_index); break;
+    }
+}
+
+void svc_plugins_discon(unsigned cpu_index, unsigned type, uint64_t from_pc, uint64_t to_pc)
+{
+    plugins::discon(cpu_index, static_cast<int>(type), from_pc, to_pc);
 }
 
 void svc_cpu_kick(KeelObject *cpu)
@@ -520,6 +584,17 @@ const KeelServices kServices = {
     drive_length,
     drive_read_only,
     drive_id,
+    svc_icount_shift,
+    svc_icount_attach,
+    svc_icount_retire,
+    svc_icount_budget,
+    svc_icount_run_timers,
+    svc_icount_idle_ns,
+    svc_icount_warp,
+    svc_plugins_active,
+    svc_plugins_instrument,
+    svc_plugins_vcpu_event,
+    svc_plugins_discon,
 };
 
 } // namespace

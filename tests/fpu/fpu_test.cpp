@@ -673,3 +673,243 @@ TEST_CASE("the helpers leave the host's rounding mode and flags alone", "[fpu][h
     CHECK(std::fetestexcept(FE_ALL_EXCEPT) == 0);
     std::fesetround(FE_TONEAREST);
 }
+
+// ---- The fast path (RNE with NX accrued: plain host arithmetic) ----
+
+namespace
+{
+
+// The exact engine's answer for one operation: result (boxed for singles) and flags.
+Out exact(Op op, bool dbl, uint64_t a, uint64_t b, uint64_t c, unsigned rm)
+{
+    uint32_t fl = 0;
+    if (dbl) return {soft_op_d(op, a, b, c, rm, fl), fl};
+    uint64_t r = soft_op_s(op, uint32_t(a), uint32_t(b), uint32_t(c), rm, fl);
+    return {BOX | r, fl};
+}
+
+// Whether the fast path takes the operation (singles unboxed here).
+bool fast_takes(Op op, bool dbl, uint64_t a, uint64_t b = 0, uint64_t c = 0)
+{
+    uint64_t r = 0;
+    return dbl ? fast_op_d(op, a, b, c, r) : fast_op_s(op, uint32_t(a), uint32_t(b), uint32_t(c), r);
+}
+
+// The helper for `op` on a hart whose fflags start as `fl0` (and frm as `frm`).
+Out helper(Op op, bool dbl, uint64_t a, uint64_t b, uint64_t c, unsigned rm, uint32_t fl0, unsigned frm = 0)
+{
+    RvCpu cpu{};
+    cpu.fflags = fl0;
+    cpu.frm = frm;
+    uint64_t v = 0;
+    switch (op) {
+    case Op::Add:
+        v = dbl ? rv_fadd_d(&cpu, a, b, rm) : rv_fadd_s(&cpu, a, b, rm);
+        break;
+    case Op::Sub:
+        v = dbl ? rv_fsub_d(&cpu, a, b, rm) : rv_fsub_s(&cpu, a, b, rm);
+        break;
+    case Op::Mul:
+        v = dbl ? rv_fmul_d(&cpu, a, b, rm) : rv_fmul_s(&cpu, a, b, rm);
+        break;
+    case Op::Div:
+        v = dbl ? rv_fdiv_d(&cpu, a, b, rm) : rv_fdiv_s(&cpu, a, b, rm);
+        break;
+    case Op::Sqrt:
+        v = dbl ? rv_fsqrt_d(&cpu, a, rm) : rv_fsqrt_s(&cpu, a, rm);
+        break;
+    case Op::Fma:
+        v = dbl ? rv_fmadd_d(&cpu, a, b, c, rm) : rv_fmadd_s(&cpu, a, b, c, rm);
+        break;
+    }
+    return {v, cpu.fflags};
+}
+
+// One boundary case: with NX clear and with NX already set, the helper gives the
+// exact engine's result and flags (plus the NX it started with); `fast` says
+// whether the fast path is expected to take it.
+void boundary(Op op, bool dbl, uint64_t a, uint64_t b, uint64_t c, bool fast, unsigned rm = RNE)
+{
+    uint64_t ua = dbl ? a : uint32_t(a), ub = dbl ? b : uint32_t(b), uc = dbl ? c : uint32_t(c);
+    Out want = exact(op, dbl, ua, ub, uc, rm);
+    INFO("op " << int(op) << (dbl ? " d" : " s") << " rm " << rm << std::hex << " a " << a << " b " << b
+               << " c " << c);
+    CHECK(fast_takes(op, dbl, ua, ub, uc) == fast);
+    CHECK(helper(op, dbl, a, b, c, rm, 0) == want);
+    CHECK(helper(op, dbl, a, b, c, rm, NX) == Out{want.v, want.fl | NX});
+    // Other accrued flags stay as they were.
+    CHECK(helper(op, dbl, a, b, c, rm, NX | DZ) == Out{want.v, want.fl | NX | DZ});
+}
+
+} // namespace
+
+TEST_CASE("fast path: ordinary operations are taken and match the exact engine", "[fpu][fast]")
+{
+    for (bool dbl : {false, true}) {
+        auto v = [&](double x) { return dbl ? d(x) : s(float(x)); };
+        boundary(Op::Add, dbl, v(1.0), v(0x1p-20), 0, true);
+        boundary(Op::Sub, dbl, v(3.5), v(-1.25), 0, true);
+        boundary(Op::Mul, dbl, v(1.1), v(3.3), 0, true);
+        boundary(Op::Div, dbl, v(1.0), v(3.0), 0, true);
+        boundary(Op::Sqrt, dbl, v(2.0), 0, 0, true);
+        boundary(Op::Fma, dbl, v(1.1), v(2.2), v(-3.3), true);
+        // Exact results: the fast path adds no flag (NX clear stays clear on the exact path).
+        boundary(Op::Mul, dbl, v(3.0), v(0.5), 0, true);
+        boundary(Op::Sqrt, dbl, v(2.25), 0, 0, true);
+        // Results just above the smallest normal are taken.
+        double mn = dbl ? 0x1p-1022 : 0x1p-126;
+        boundary(Op::Mul, dbl, v(mn), v(1.5), 0, true);
+    }
+}
+
+TEST_CASE("fast path: NX clear, other rounding modes and a non-default host mode take the exact path",
+          "[fpu][fast]")
+{
+    // 1 + 2^-53 (double) and 1 + 2^-24 (single) are ties: RMM rounds up where RNE does not.
+    CHECK(helper(Op::Add, true, d(1.0), d(0x1p-53), 0, RMM, NX) == Out{d(1.0 + 0x1p-52), NX});
+    CHECK(helper(Op::Add, false, s(1.0f), s(0x1p-24f), 0, RMM, NX) == Out{s(1.0f + 0x1p-23f), NX});
+    CHECK(helper(Op::Add, true, d(1.0), d(0x1p-53), 0, DYN, NX, RMM) == Out{d(1.0 + 0x1p-52), NX});
+    CHECK(helper(Op::Add, true, d(1.0), d(0x1p-53), 0, DYN, NX, RNE) == Out{d(1.0), NX});
+    // RTZ: 1 + (1 - 2^-53) is 2 in RNE, the largest double below 2 in RTZ.
+    const uint64_t below2 = d(2.0) - 1;
+    CHECK(helper(Op::Add, true, d(1.0), d(1.0 - 0x1p-53), 0, RTZ, NX) == Out{below2, NX});
+    CHECK(helper(Op::Add, true, d(1.0), d(1.0 - 0x1p-53), 0, DYN, NX, RTZ) == Out{below2, NX});
+    CHECK(helper(Op::Add, true, d(1.0), d(1.0 - 0x1p-53), 0, RNE, NX) == Out{d(2.0), NX});
+    CHECK(helper(Op::Mul, true, d(1.0 + 0x1p-52), d(1.0 - 0x1p-53), 0, RDN, NX) == Out{d(1.0), NX});
+    CHECK(helper(Op::Mul, true, d(1.0 + 0x1p-52), d(1.0 - 0x1p-53), 0, RUP, NX) == Out{d(1.0 + 0x1p-52), NX});
+    // NX clear: an inexact operation raises it.
+    CHECK(helper(Op::Div, true, d(1.0), d(3.0), 0, RNE, 0) == Out{d(1.0 / 3.0), NX});
+    CHECK(helper(Op::Div, true, d(1.0), d(4.0), 0, RNE, 0) == Out{d(0.25), 0});
+    // The host not in its default mode: the fast path declines, the helpers stay exact.
+    REQUIRE(std::fesetround(FE_UPWARD) == 0);
+    bool taken = fast_takes(Op::Add, true, d(1.0), d(0x1p-60));
+    Out up = helper(Op::Add, true, d(1.0), d(0x1p-60), 0, RNE, NX);
+    std::fesetround(FE_TONEAREST);
+    CHECK_FALSE(taken);
+    CHECK(up == Out{d(1.0), NX});
+    // Flush to zero (MXCSR bit 15) and denormals-are-zero (bit 6) likewise.
+    uint32_t m0 = 0;
+    asm volatile("stmxcsr %0" : "=m"(m0));
+    for (uint32_t bit : {1u << 15, 1u << 6}) {
+        uint32_t m = m0 | bit;
+        asm volatile("ldmxcsr %0" : : "m"(m));
+        bool t = fast_takes(Op::Mul, true, d(1.5), d(1.5));
+        Out tiny = helper(Op::Mul, true, d(0x1.0000000000001p-1000), d(0x1p-30), 0, RNE, NX);
+        asm volatile("ldmxcsr %0" : : "m"(m0));
+        CHECK_FALSE(t);
+        CHECK(tiny == Out{d(0x1p-1030), NX | UF});
+    }
+    CHECK(fast_takes(Op::Mul, true, d(1.5), d(1.5)));
+}
+
+TEST_CASE("fast path: subnormal, infinite and NaN operands take the exact path", "[fpu][fast]")
+{
+    // Doubles.
+    boundary(Op::Add, true, 1, d(1.0), 0, false); // smallest subnormal
+    boundary(Op::Add, true, 1, 1, 0, false);      // subnormal sum, exact
+    boundary(Op::Mul, true, 0x000fffffffffffff, d(0x1p60), 0, false);
+    boundary(Op::Div, true, d(1.0), 3, 0, false);
+    boundary(Op::Sqrt, true, 4, 0, 0, false);
+    boundary(Op::Fma, true, d(1.0), d(1.0), 1, false);
+    boundary(Op::Add, true, d(INFINITY), d(1.0), 0, false);
+    boundary(Op::Add, true, d(INFINITY), d(-INFINITY), 0, false);
+    boundary(Op::Mul, true, d(INFINITY), d(0.0), 0, false);
+    boundary(Op::Add, true, QNAN_D, d(1.0), 0, false);
+    boundary(Op::Add, true, 0x7ff0000000000001, d(1.0), 0, false); // sNaN: NV
+    boundary(Op::Fma, true, d(0.0), d(INFINITY), QNAN_D, false);   // NV even with a quiet NaN addend
+    // Singles, and a single that is not properly NaN-boxed (a canonical NaN).
+    boundary(Op::Add, false, sb(1), s(1.0f), 0, false);
+    boundary(Op::Mul, false, sb(0x007fffff), s(0x1p30f), 0, false);
+    boundary(Op::Sqrt, false, sb(0x7f800000), 0, 0, false);
+    CHECK(helper(Op::Add, false, 0x3f800000, s(1.0f), 0, RNE, NX) == Out{QNAN_S, NX});
+}
+
+TEST_CASE("fast path: tiny, overflowing and zero results", "[fpu][fast]")
+{
+    // Tiny results (underflow) and results exactly at the smallest normal go the exact way.
+    boundary(Op::Mul, true, d(0x1p-600), d(0x1p-600), 0, false);              // underflows to 0
+    boundary(Op::Mul, true, d(0x1p-1000), d(0x1p-30), 0, false);              // an exact subnormal
+    boundary(Op::Mul, true, d(0x1p-1000), d(0x1.8p-30), 0, false);            // subnormal, exact
+    boundary(Op::Mul, true, d(0x1.0000000000001p-511), d(0x1p-511), 0, true); // just above
+    boundary(Op::Mul, true, d(0x1p-511), d(0x1p-511), 0, false);              // exactly the smallest normal
+    boundary(Op::Mul, true, d(0x1.fffffffffffffp-512), d(0x1.0000000000001p-511), 0, false); // rounds to it
+    boundary(Op::Div, true, d(0x1p-1000), d(0x1p100), 0, false);
+    boundary(Op::Sub, true, d(0x1.0000000000001p-1022), d(0x1p-1022), 0, false); // subnormal difference
+    boundary(Op::Fma, true, d(0x1p-600), d(0x1p-600), d(0.0), false);
+    boundary(Op::Mul, false, s(0x1p-70f), s(0x1p-70f), 0, false);
+    boundary(Op::Fma, false, s(0x1p-70f), s(0x1p-70f), s(0x1p-140f * 0), false);
+    // Overflow: OF, to infinity in RNE.
+    boundary(Op::Mul, true, d(1e300), d(1e300), 0, false);
+    boundary(Op::Add, true, d(0x1.fffffffffffffp1023), d(0x1p970), 0, false);
+    boundary(Op::Add, true, d(0x1.fffffffffffffp1023), d(0x1p969), 0, true); // rounds back to the largest
+    boundary(Op::Div, false, s(0x1p100f), s(0x1p-100f), 0, false);
+    boundary(Op::Fma, false, s(0x1p100f), s(0x1p100f), s(1.0f), false);
+    // Zero results and their signs.
+    for (bool dbl : {false, true}) {
+        auto v = [&](double x) { return dbl ? d(x) : s(float(x)); };
+        boundary(Op::Sub, dbl, v(1.5), v(1.5), 0, true);        // +0
+        boundary(Op::Add, dbl, v(-1.5), v(1.5), 0, true);       // +0
+        boundary(Op::Add, dbl, v(-0.0), v(-0.0), 0, true);      // -0
+        boundary(Op::Add, dbl, v(-0.0), v(0.0), 0, true);       // +0
+        boundary(Op::Sub, dbl, v(-0.0), v(0.0), 0, true);       // -0
+        boundary(Op::Mul, dbl, v(0.0), v(-5.0), 0, true);       // -0
+        boundary(Op::Mul, dbl, v(-0.0), v(-5.0), 0, true);      // +0
+        boundary(Op::Div, dbl, v(-0.0), v(3.0), 0, true);       // -0
+        boundary(Op::Fma, dbl, v(0.0), v(-3.0), v(-0.0), true); // -0 + -0 = -0
+        boundary(Op::Fma, dbl, v(0.0), v(3.0), v(-0.0), true);  // +0 + -0 = +0
+        boundary(Op::Fma, dbl, v(-0.0), v(3.0), v(2.5), true);  // the addend
+        boundary(Op::Fma, dbl, v(2.0), v(3.0), v(-6.0), false); // exact cancellation of non-zero factors
+        boundary(Op::Fma, dbl, v(2.0), v(3.0), v(0.0), true);
+        // Division by zero (DZ) and 0/0 (NV).
+        boundary(Op::Div, dbl, v(1.0), v(0.0), 0, false);
+        boundary(Op::Div, dbl, v(-1.0), v(-0.0), 0, false);
+        boundary(Op::Div, dbl, v(0.0), v(0.0), 0, false);
+        // sqrt of -0 is -0 with no flag; of a negative, NV and the canonical NaN.
+        boundary(Op::Sqrt, dbl, v(-0.0), 0, 0, true);
+        boundary(Op::Sqrt, dbl, v(0.0), 0, 0, true);
+        boundary(Op::Sqrt, dbl, v(-4.0), 0, 0, false);
+        boundary(Op::Sqrt, dbl, v(-0x1p-1022 * (dbl ? 1 : 0x1p900)), 0, 0, false);
+    }
+    // The fused forms negate before the one rounding.
+    RvCpu cpu{};
+    cpu.fflags = NX;
+    CHECK(rv_fnmsub_d(&cpu, d(2.0), d(3.0), d(6.0), RNE) == d(0.0));
+    CHECK(rv_fnmadd_d(&cpu, d(2.0), d(3.0), d(-6.0), RNE) == d(0.0));
+    CHECK(rv_fmsub_d(&cpu, d(0.0), d(3.0), d(0.0), RNE) == d(0.0));   // +0 - +0 = +0
+    CHECK(rv_fnmadd_d(&cpu, d(0.0), d(3.0), d(0.0), RNE) == d(-0.0)); // -0 - +0 = -0
+    CHECK(rv_fnmsub_s(&cpu, s(1.5f), s(2.0f), s(1.0f), RNE) == s(-2.0f));
+    CHECK(rv_fmsub_s(&cpu, s(1.5f), s(2.0f), s(1.0f), RNE) == s(2.0f));
+    CHECK(cpu.fflags == NX);
+}
+
+TEST_CASE("fast path: random operands agree with the exact engine in RNE", "[fpu][fast][cross]")
+{
+    Gen g;
+    const Op ops[] = {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Sqrt, Op::Fma};
+    unsigned taken = 0, declined = 0, mismatches = 0;
+    for (int i = 0; i < 400000; ++i) {
+        bool dbl = i & 1;
+        Op op = ops[(i >> 1) % 6];
+        uint64_t a = dbl ? g.value(11, 52) : g.value(8, 23), b = dbl ? g.value(11, 52) : g.value(8, 23),
+                 c = dbl ? g.value(11, 52) : g.value(8, 23);
+        if (op == Op::Fma && i % 3 == 0) { // cancellation
+            uint32_t pfl = 0;
+            uint64_t pf = dbl ? soft_op_d(Op::Mul, a, b, 0, RTZ, pfl) : soft_op_s(Op::Mul, a, b, 0, RTZ, pfl);
+            c = (pf ^ (uint64_t(1) << (dbl ? 63 : 31))) + (g.rng() % 5) - 2;
+        }
+        uint64_t r = 0;
+        if (!(dbl ? fast_op_d(op, a, b, c, r) : fast_op_s(op, a, b, c, r))) {
+            ++declined;
+            continue;
+        }
+        ++taken;
+        Out want = exact(op, dbl, a, b, c, RNE);
+        if (!dbl) r |= BOX;
+        if ((r != want.v || (want.fl & ~NX)) && ++mismatches <= 20)
+            UNSCOPED_INFO("op " << int(op) << (dbl ? " d" : " s") << std::hex << " a " << a << " b " << b
+                                << " c " << c << ": fast " << r << " exact " << want.v << "/" << want.fl);
+    }
+    CHECK(mismatches == 0);
+    CHECK(taken > 150000);
+    CHECK(declined > 50000);
+}

@@ -341,3 +341,155 @@ TEST_CASE("run_expired runs due timers once each and leaves re-armed ones for la
     CHECK(tm.pending(later.timer));
     CHECK(tm.ns_until_next() == INT64_MAX);
 }
+
+// ---- -icount ----
+
+namespace
+{
+
+struct FakeEngine {
+    int64_t pending = 0;
+    int deadline_changes = 0;
+    KeelIcountHooks hooks{sizeof(KeelIcountHooks),
+                          [](void *o) { return static_cast<FakeEngine *>(o)->pending; },
+                          [](void *o) { ++static_cast<FakeEngine *>(o)->deadline_changes; }, this};
+    FakeEngine() { VirtualClock::icount_attach(&hooks); }
+    ~FakeEngine() { VirtualClock::icount_attach(nullptr); }
+};
+
+} // namespace
+
+TEST_CASE("icount: virtual time is instructions << shift plus skipped time, not host time", "[clock]")
+{
+    VirtualClock c;
+    c.set_icount(3, true);
+    CHECK(c.icount_shift() == 3);
+    c.start();
+    std::this_thread::sleep_for(10ms);
+    CHECK(c.now() == 0);
+    c.icount_retire(100);
+    CHECK(c.now() == 800);
+    c.icount_skip(5);
+    CHECK(c.now() == 805);
+    c.stop();
+    CHECK(c.now() == 805);
+    CHECK(c.ns_until(805) == 0);
+    CHECK(c.ns_until(806) == INT64_MAX); // host time never gets there
+    VirtualClock off;
+    CHECK(off.icount_shift() == -1);
+}
+
+TEST_CASE("icount: the engine's unretired instructions count on its own thread only", "[clock]")
+{
+    VirtualClock c;
+    c.set_icount(2, true);
+    c.icount_retire(10);
+    FakeEngine e;
+    e.pending = 7;
+    CHECK(c.now() == (17 << 2));
+    int64_t elsewhere = -1;
+    std::thread t([&] { elsewhere = c.now(); });
+    t.join();
+    CHECK(elsewhere == (10 << 2));
+}
+
+TEST_CASE("icount: the budget is the instruction count that reaches the earliest virtual deadline", "[clock]")
+{
+    MainLoop loop;
+    VirtualClock vc;
+    vc.set_icount(3, true);
+    TimerManager tm(vc, loop);
+    CHECK(tm.icount_budget() == INT64_MAX);
+    Log log;
+    Probe p{&log, 1, &tm, &loop, KEEL_CLOCK_VIRTUAL};
+    p.timer = tm.create(KEEL_CLOCK_VIRTUAL, fire, &p, "p");
+    tm.mod(p.timer, 100);
+    CHECK(tm.icount_budget() == 13); // 13 * 8 = 104 >= 100 > 96
+    vc.icount_retire(12);
+    CHECK(tm.icount_budget() == 1);
+    vc.icount_retire(1);
+    CHECK(tm.icount_budget() == 0);
+    tm.run_expired_virtual();
+    CHECK(log.ids == std::vector<int>{1});
+    CHECK(log.times == std::vector<int64_t>{104});
+    CHECK(tm.icount_budget() == INT64_MAX);
+}
+
+TEST_CASE("icount: the main loop leaves virtual timers to the vCPU thread", "[clock]")
+{
+    Rig r;
+    r.vclock.set_icount(0, true);
+    r.vclock.start();
+    Probe &v = r.timer(1), &h = r.timer(2, KEEL_CLOCK_HOST);
+    r.tm.mod(v.timer, 10);
+    r.vclock.icount_retire(50); // due
+    CHECK(r.tm.ns_until_next() == INT64_MAX);
+    r.tm.mod(h.timer, host_clock_ns() + 5 * kMs);
+    REQUIRE(r.log.wait_for(1));
+    std::this_thread::sleep_for(30ms);
+    CHECK(r.log.ids == std::vector<int>{2}); // only the host timer, on the loop
+    r.tm.run_expired_virtual();
+    REQUIRE(r.log.size() == 2);
+    CHECK(r.log.ids[1] == 1);
+    CHECK(r.log.times[1] == 50);
+    CHECK_FALSE(r.log.on_loop[1]);
+}
+
+TEST_CASE("icount: idle waits and warps stop exactly at the earliest virtual deadline", "[clock]")
+{
+    MainLoop loop;
+    VirtualClock vc;
+    vc.set_icount(1, true);
+    TimerManager tm(vc, loop);
+    // No timer: wait for a kick; a finite warp still moves time, an unbounded one cannot.
+    CHECK(tm.icount_idle_ns() == INT64_MAX);
+    tm.icount_warp(INT64_MAX);
+    CHECK(vc.now() == 0);
+    tm.icount_warp(30);
+    CHECK(vc.now() == 30);
+    Log log;
+    Probe p{&log, 1, &tm, &loop, KEEL_CLOCK_VIRTUAL};
+    p.timer = tm.create(KEEL_CLOCK_VIRTUAL, fire, &p, "p");
+    tm.mod(p.timer, 1000);
+    vc.icount_retire(400); // 30 + 800
+    CHECK(tm.icount_idle_ns() == 170);
+    tm.icount_warp(20); // woken early after 20 ns of host time
+    CHECK(vc.now() == 850);
+    tm.icount_warp(1000000); // never past the deadline
+    CHECK(vc.now() == 1000);
+    CHECK(tm.icount_idle_ns() == 0);
+    tm.mod(p.timer, 2001);
+    tm.icount_warp(INT64_MAX);
+    CHECK(vc.now() == 2001);
+    vc.set_icount(1, false); // sleep=off: no waiting at all
+    tm.mod(p.timer, 5000);
+    CHECK(tm.icount_idle_ns() == 0);
+}
+
+TEST_CASE("icount: arming an earlier virtual deadline tells the engine, or wakes it from elsewhere",
+          "[clock]")
+{
+    MainLoop loop;
+    VirtualClock vc;
+    vc.set_icount(0, true);
+    TimerManager tm(vc, loop);
+    int wakes = 0;
+    tm.set_icount_wake([&] { ++wakes; });
+    Log log;
+    Probe a{&log, 1, &tm, &loop, KEEL_CLOCK_VIRTUAL}, b{&log, 2, &tm, &loop, KEEL_CLOCK_VIRTUAL};
+    a.timer = tm.create(KEEL_CLOCK_VIRTUAL, fire, &a, "a");
+    b.timer = tm.create(KEEL_CLOCK_VIRTUAL, fire, &b, "b");
+    {
+        FakeEngine e;
+        tm.mod(a.timer, 100);
+        CHECK(e.deadline_changes == 1);
+        tm.mod(b.timer, 200); // not the earliest: nothing to say
+        CHECK(e.deadline_changes == 1);
+        tm.mod(b.timer, 50);
+        CHECK(e.deadline_changes == 2);
+        CHECK(wakes == 0);
+    }
+    std::thread t([&] { tm.mod(a.timer, 10); });
+    t.join();
+    CHECK(wakes == 1);
+}

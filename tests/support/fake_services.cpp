@@ -767,6 +767,19 @@ const KeelServices FakeAccess::services = {
     FakeAccess::drive_length,
     FakeAccess::drive_read_only,
     FakeAccess::drive_id,
+    // -icount (ABI 1.2): off.
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    // Instrumentation plugins (ABI 1.2): none.
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),

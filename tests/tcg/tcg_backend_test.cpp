@@ -322,3 +322,152 @@ TEST_CASE("tcg: -d out_asm shows host instructions", "[tcg][log]")
         CHECK(s.find("0x0000000000001003:  ret") != std::string::npos);
     }
 }
+
+TEST_CASE("tcg: movcond with a constant zero operand keeps the comparison's flags", "[tcg][movcond]")
+{
+    // Loading a constant 0 is an xor on x86, which clobbers the flags: the back end must load the values
+    // before it compares. 1 < 2 holds, so every cond that is true for (1, 2) picks x3, the others 0.
+    const KeelIrCond conds[] = {KEEL_IR_LT, KEEL_IR_LE, KEEL_IR_LTU, KEEL_IR_LEU, KEEL_IR_NE,
+                                KEEL_IR_EQ, KEEL_IR_GE, KEEL_IR_GT,  KEEL_IR_GEU, KEEL_IR_GTU};
+    for (bool tci : {true, false}) {
+        for (KeelIrCond cond : conds) {
+            UseEngine use(tci, 0, false);
+            Rig r;
+            r.blocks[kRam] = [cond](B b, Ops o, uint64_t) {
+                KeelIrValue zero = o->const_int(b, KEEL_IR_I64, 0);
+                o->movcond(b, cond, o->global(b, X0), o->global(b, X1), o->global(b, X2), o->global(b, X3),
+                           zero);
+                // vt = 0 the other way round.
+                o->movcond(b, cond, o->global(b, W0), o->global(b, X1), o->global(b, X2),
+                           o->const_int(b, KEEL_IR_I32, 0), o->global(b, W1));
+                o->alu(b, KEEL_IR_MOV, o->global(b, PC), o->const_int(b, KEEL_IR_I64, kStopPc), 0);
+                o->exit_tb(b);
+            };
+            r.env.x[0] = 77;
+            r.env.x[1] = 1;
+            r.env.x[2] = 2;
+            r.env.x[3] = 0x1234;
+            r.env.w[0] = 99;
+            r.env.w[1] = 0x55;
+            REQUIRE(r.run_from(kRam) == 0);
+            bool holds = cond == KEEL_IR_LT || cond == KEEL_IR_LE || cond == KEEL_IR_LTU ||
+                         cond == KEEL_IR_LEU || cond == KEEL_IR_NE;
+            INFO("tci " << tci << " cond " << int(cond));
+            CHECK(r.env.x[0] == (holds ? 0x1234u : 0u));
+            CHECK(r.env.w[0] == (holds ? 0u : 0x55u));
+        }
+    }
+}
+
+TEST_CASE("tcg: results straight into the destination register, globals updated in memory", "[tcg][alu]")
+{
+    // d = a op c with d, a and c all different (the three-address form), d = a op d (not in place), a
+    // global updated once with a constant (in memory), and a constant to a global before an exit.
+    for (bool tci : {true, false}) {
+        UseEngine use(tci, 0, false);
+        Rig r;
+        r.blocks[kRam] = [](B b, Ops o, uint64_t) {
+            KeelIrValue x0 = o->global(b, X0), x1 = o->global(b, X1), x2 = o->global(b, X2),
+                        x3 = o->global(b, X3);
+            KeelIrValue t = o->temp(b, KEEL_IR_I64);
+            o->alu(b, KEEL_IR_SUB, t, x0, x1);                                // t = 100 - 7
+            o->alu(b, KEEL_IR_SHL, x1, t, o->const_int(b, KEEL_IR_I64, 4));   // x1 = 93 << 4
+            o->alu(b, KEEL_IR_SUB, x0, x2, x0);                               // x0 = 1000 - 100
+            o->alu(b, KEEL_IR_EXT8S, o->global(b, W0), o->global(b, W1), 0);  // w0 = sext8(0x80) (32 bits)
+            o->alu(b, KEEL_IR_ADD, x3, x3, o->const_int(b, KEEL_IR_I64, -5)); // in memory
+            o->alu(b, KEEL_IR_XOR, o->global(b, W2), o->global(b, W2), o->const_int(b, KEEL_IR_I32, 0xff));
+            o->alu(b, KEEL_IR_MOV, o->global(b, PC), o->const_int(b, KEEL_IR_I64, kStopPc), 0);
+            o->exit_tb(b);
+        };
+        r.env.x[0] = 100;
+        r.env.x[1] = 7;
+        r.env.x[2] = 1000;
+        r.env.x[3] = 3;
+        r.env.w[0] = 1;
+        r.env.w[1] = 0x180;
+        r.env.w[2] = 0xf0f0f0f0;
+        REQUIRE(r.run_from(kRam) == 0);
+        INFO("tci " << tci);
+        CHECK(r.env.x[0] == 900);
+        CHECK(r.env.x[1] == 93u << 4);
+        CHECK(r.env.x[2] == 1000);
+        CHECK(r.env.x[3] == uint64_t(-2));
+        CHECK(r.env.w[0] == 0xffffff80u);
+        CHECK(r.env.w[1] == 0x180u);
+        CHECK(r.env.w[2] == 0xf0f0f00fu);
+    }
+}
+
+namespace
+{
+
+uint64_t h_add3(uint64_t a, uint64_t b, uint64_t c)
+{
+    return a + 10 * b + 100 * c;
+}
+uint64_t h_maybe_raise(void *env, uint64_t v)
+{
+    if (v == 1) static_cast<FakeEnv *>(env)->common.exception = 1;
+    return v * 3;
+}
+const KeelIrHelper kAdd3 = {"add3",
+                            reinterpret_cast<void (*)(void)>(h_add3),
+                            1,
+                            KEEL_IR_I64,
+                            3,
+                            {KEEL_IR_I64, KEEL_IR_I64, KEEL_IR_I64},
+                            KEEL_HELPER_PURE,
+                            {}};
+const KeelIrHelper kMaybeRaise = {"maybe_raise",
+                                  reinterpret_cast<void (*)(void)>(h_maybe_raise),
+                                  1,
+                                  KEEL_IR_I64,
+                                  2,
+                                  {KEEL_IR_PTR, KEEL_IR_I64},
+                                  KEEL_HELPER_MAY_RAISE,
+                                  {}};
+
+} // namespace
+
+TEST_CASE("tcg: dirty globals stay cached across helpers that do not look at them, and are exact when one "
+          "raises",
+          "[tcg][helper]")
+{
+    for (bool tci : {true, false}) {
+        for (uint64_t x2 : {uint64_t(1), uint64_t(5)}) {
+            UseEngine use(tci, 0, false);
+            Rig r;
+            r.blocks[kRam] = [](B b, Ops o, uint64_t pc) {
+                KeelIrValue x0 = o->global(b, X0), x1 = o->global(b, X1), x2 = o->global(b, X2),
+                            x3 = o->global(b, X3);
+                o->alu(b, KEEL_IR_ADD, x0, x0, o->const_int(b, KEEL_IR_I64, 1)); // dirty in a register
+                o->alu(b, KEEL_IR_ADD, x1, x1, x0);
+                KeelIrValue a3[] = {x0, x1, o->const_int(b, KEEL_IR_I64, 7)};
+                o->call(b, &kAdd3, x3, a3, 3); // pure: x0 and x1 need not be in memory
+                o->insn_start(b, pc + 4, 4, 0);
+                KeelIrValue args[] = {o->env(b), x2};
+                o->call(b, &kMaybeRaise, x2, args, 2); // raises for 1: x0, x1, x3 must be in memory
+                o->alu(b, KEEL_IR_ADD, x0, x0, x2);
+                o->alu(b, KEEL_IR_MOV, o->global(b, PC), o->const_int(b, KEEL_IR_I64, kStopPc), 0);
+                o->exit_tb(b);
+            };
+            r.env.x[0] = 10;
+            r.env.x[1] = 20;
+            r.env.x[2] = x2;
+            REQUIRE(r.run_from(kRam) == 0);
+            INFO("tci " << tci << " x2 " << x2);
+            CHECK(r.env.x[1] == 31);
+            CHECK(r.env.x[3] == 11 + 310 + 700);
+            if (x2 == 1) {
+                CHECK(r.env.exceptions == 1);
+                CHECK(r.env.exception_pc == kRam + 4);
+                CHECK(r.env.x[0] == 11);
+                CHECK(r.env.x[2] == 1);
+            } else {
+                CHECK(r.env.exceptions == 0);
+                CHECK(r.env.x[0] == 11 + 15);
+                CHECK(r.env.x[2] == 15);
+            }
+        }
+    }
+}

@@ -117,8 +117,9 @@ TEST_CASE("x0 reads are constants, writes to x0 are dropped, identities fold", "
     CHECK(t.tr(kBase, flags(), 6) == "mov x5, $0x5\n"
                                      "mov x6, x5\n"
                                      "neg x7, x5\n"
+                                     "add instret, instret, $0x4\n" // before the access: it may fault
                                      "ld t0, x5, mo=8s, mmu=3\n"
-                                     "add instret, instret, $0x6\n"
+                                     "add instret, instret, $0x2\n"
                                      "mov pc, $0x80000018\n"
                                      "goto_tb 0\n");
     for (const irrec::Value &v : t.rec.values)
@@ -144,13 +145,17 @@ TEST_CASE("loads and stores: one memory op each, data MMU index from the flags",
     const uint64_t fl = uint64_t{PRV_M} | uint64_t{PRV_S} << TBF_DATA_SHIFT | uint64_t{3} << TBF_FS_SHIFT;
     t.words({enc(Op::LW, 5, 10, 0, -8), enc(Op::LWU, 6, 0, 0, 0x100), enc(Op::SD, 0, 10, 0, 16),
              enc(Op::SH, 0, 10, 11, 0)});
+    // Before each access, instret counts the instructions before it: a fault ends the block there.
     CHECK(t.tr(kBase, fl, 4) == "add t0, x10, $0xfffffffffffffff8\n"
                                 "ld x5, t0, mo=32s, mmu=1\n"
+                                "add instret, instret, $0x1\n"
                                 "ld x6, $0x100, mo=32, mmu=1\n"
                                 "add t1, x10, $0x10\n"
+                                "add instret, instret, $0x1\n"
                                 "st $0x0, t1, mo=64, mmu=1\n"
+                                "add instret, instret, $0x1\n"
                                 "st x11, x10, mo=16, mmu=1\n"
-                                "add instret, instret, $0x4\n"
+                                "add instret, instret, $0x1\n"
                                 "mov pc, $0x80000010\n"
                                 "goto_tb 0\n");
 }
@@ -471,6 +476,7 @@ TEST_CASE("LR/SC and AMOs", "[translate]")
                                          "mov res_addr, x10\n"
                                          "mov res_val, t0\n"
                                          "mov x5, t0\n"
+                                         "add instret, instret, $0x1\n" // on both of SC's paths
                                          "brcond_ne res_addr, x10, L0\n"
                                          "ld t1, x10, mo=32sar, mmu=3\n"
                                          "brcond_ne t1, res_val, L0\n"
@@ -482,7 +488,7 @@ TEST_CASE("LR/SC and AMOs", "[translate]")
                                          "mov res_addr, $0xffffffffffffffff\n"
                                          "mov x6, $0x1\n"
                                          "L1:\n"
-                                         "add instret, instret, $0x2\n"
+                                         "add instret, instret, $0x1\n"
                                          "mov pc, $0x80000008\n"
                                          "goto_tb 0\n");
 
@@ -623,8 +629,9 @@ TEST_CASE("FP: FS off is illegal, FS dirtied once, rm=7 checked once, NaN boxing
                                                  "ext32s x5, f1\n"
                                                  "or f2, x6, $0xffffffff00000000\n"
                                                  "add t2, x10, $0x8\n"
+                                                 "add instret, instret, $0x3\n"
                                                  "st f2, t2, mo=32, mmu=3\n"
-                                                 "add instret, instret, $0x4\n"
+                                                 "add instret, instret, $0x1\n"
                                                  "mov pc, $0x80000010\n"
                                                  "goto_tb 0\n");
         t.rec.write_mem(0x2004, 0x80000000, 4);

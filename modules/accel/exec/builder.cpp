@@ -394,6 +394,17 @@ void b_mem_info(KeelIrBuilder *b, unsigned insn, unsigned k, KeelIrMemOp *mop, i
     if (addr) *addr = op ? op->v[1] : 0;
 }
 
+void b_mem_value(KeelIrBuilder *b, unsigned insn, unsigned k, KeelIrValue *value, KeelIrType *type)
+{
+    const IrOp *op = nullptr;
+    if (insn < b->block.insns.size() && k < b->block.insns[insn].mem_ops.size())
+        op = &b->block.ops[b->block.insns[insn].mem_ops[k]];
+    else
+        error(b, "mem_value: memory operation %u of instruction %u out of range", k, insn);
+    if (value) *value = op ? op->v[0] : 0;
+    if (type) *type = op ? b->block.val(op->v[0]).type : KEEL_IR_I64;
+}
+
 void b_set_cursor(KeelIrBuilder *b, KeelIrCursor where, unsigned insn, unsigned k)
 {
     IrBlock &blk = b->block;
@@ -453,6 +464,7 @@ const KeelIrBuilderOps kOps = {
     b_insn_info,
     b_mem_info,
     b_set_cursor,
+    b_mem_value,
     {},
 };
 

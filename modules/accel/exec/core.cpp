@@ -2,6 +2,7 @@
 // The execution core: soft TLB and memory slow paths, the block cache with chaining and invalidation, the
 // loop.
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstring>
 
@@ -17,8 +18,9 @@ namespace
 
 // Blocks are cut by the translator well before this; it bounds one block's IR.
 constexpr unsigned kMaxInsns = 512;
-// A time slice: block entries (chained ones included) before the loop moves to the next CPU.
-constexpr int64_t kSliceEntries = 1 << 16;
+// A time slice: guest instructions (chained blocks included) before the loop moves to the next CPU.
+// About what 2^16 block entries were before the budget counted instructions.
+constexpr int64_t kSliceInsns = 1 << 18;
 // Translated blocks a CPU keeps before its cache is dropped and rebuilt.
 constexpr size_t kMaxTbsPerCpu = 1 << 16;
 
@@ -78,6 +80,8 @@ Core::Core(const KeelCpuHandle *cpus, unsigned n_cpus, std::unique_ptr<Engine> e
     table_.tlb_flush = eng_tlb_flush;
     table_.tlb_flush_page = eng_tlb_flush_page;
     table_.tb_flush = eng_tb_flush;
+    icount_ = keel_services && KEEL_SERVICE_AVAILABLE(keel_services, icount_warp) &&
+              keel_services->icount_shift && keel_services->icount_shift() >= 0;
     for (unsigned i = 0; i < n_cpus; ++i) {
         auto c = std::make_unique<CpuState>();
         c->obj = cpus[i].obj;
@@ -88,12 +92,20 @@ Core::Core(const KeelCpuHandle *cpus, unsigned n_cpus, std::unique_ptr<Engine> e
                                              c->ops->globals[c->ops->pc_global].offset);
         c->core = this;
         c->index = i;
+        c->icount = icount_;
         std::memset(c->tlb, 0xff, sizeof c->tlb);
         std::fill(std::begin(c->jc), std::end(c->jc), nullptr);
         c->common->engine = &table_;
         c->common->engine_data = c.get();
         cpus_.push_back(std::move(c));
     }
+    // -plugin: the kernel instruments every block (tests may still set their own instrumentation).
+    plugins_ = keel_services && KEEL_SERVICE_AVAILABLE(keel_services, plugins_discon) &&
+               keel_services->plugins_active && keel_services->plugins_active();
+    if (plugins_)
+        instrument_ = [this](KeelIrBuilder *b, const KeelIrBuilderOps *o) {
+            keel_services->plugins_instrument(translating_, b, o);
+        };
 }
 
 Core::~Core()
@@ -158,7 +170,8 @@ bool Core::translate(CpuState &c, uint64_t vaddr, KeelAccess acc, unsigned mmu, 
 
 void Core::tlb_flush(CpuState &c)
 {
-    std::memset(c.tlb, 0xff, sizeof c.tlb);
+    // Only the MMU indexes the CPU uses hold entries (the others stay invalid from creation).
+    std::memset(c.tlb, 0xff, sizeof c.tlb[0] * c.ops->n_mmu_idx);
     std::fill(std::begin(c.jc), std::end(c.jc), nullptr);
     std::fill(std::begin(c.large_mask), std::end(c.large_mask), 0);
 }
@@ -433,7 +446,8 @@ void Core::log_in_asm(CpuState &c, const IrBlock &b)
     keel_services->log_mask(c.obj, KEEL_LOG_IN_ASM, "%s", s.c_str());
 }
 
-Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags)
+Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags, unsigned max_insns,
+                          bool temp)
 {
     KeelIrBuilder b;
     builder_reset(b, c.ops);
@@ -473,7 +487,8 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
         *bits = v;
         return KEEL_OK;
     };
-    c.ops->translate(c.env, &b, &builder_ops(), pc, flags, kMaxInsns);
+    c.ops->translate(c.env, &b, &builder_ops(), pc, flags, max_insns);
+    translating_ = c.index;
     if (instrument_) instrument_(&b, &builder_ops());
     b.at_end = true;
     bool ok = verify(b.block);
@@ -496,6 +511,10 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
     tb->flags = flags;
     tb->cpu = &c;
     tb->n_insns = static_cast<unsigned>(b.block.insns.size());
+    tb->insn_off.reserve(b.block.insns.size());
+    for (const IrInsn &in : b.block.insns)
+        tb->insn_off.push_back(static_cast<uint32_t>(in.pc - pc));
+    tb->temp = temp;
     tb->n_pages = n_pages;
     tb->phys_page[0] = pages[0];
     tb->phys_page[1] = pages[1];
@@ -514,6 +533,7 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
         return nullptr;
     }
     Tb *t = tb.release();
+    if (temp) return t;
     c.tbs[TbKey{pc, phys, flags}] = t;
     for (unsigned i = 0; i < n_pages; ++i) {
         uint64_t avail = 0;
@@ -556,7 +576,7 @@ int Core::find_tb(CpuState &c, uint64_t pc, uint64_t flags, Tb **out)
     }
     if (!t) {
         if (c.tbs.size() >= kMaxTbsPerCpu) tb_flush(c);
-        t = translate_block(c, pc, x.paddr, flags);
+        t = translate_block(c, pc, x.paddr, flags, kMaxInsns, false);
         if (!t) return -1;
     }
     c.jc[jc_index(pc)] = t;
@@ -566,13 +586,47 @@ int Core::find_tb(CpuState &c, uint64_t pc, uint64_t flags, Tb **out)
 
 // ---- the loop ----
 
+namespace
+{
+
+// Instructions of `tb` not run when it stopped on an exception at `pc` (the faulting one and those after it).
+int64_t insns_not_run(const Tb &tb, uint64_t pc)
+{
+    uint64_t off = pc - tb.pc;
+    for (size_t i = 0; i < tb.insn_off.size(); ++i)
+        if (tb.insn_off[i] == off) return static_cast<int64_t>(tb.n_insns - i);
+    return 0;
+}
+
+} // namespace
+
 int Core::run_slice(CpuState &c)
 {
     KeelCpuCommon *cc = c.common;
     Tb *last = nullptr;
     unsigned last_slot = 0;
-    c.budget = kSliceEntries;
+    int64_t slice = kSliceInsns; // -icount: instructions left in this slice
+    bool timers_ran = false;     // -icount: at the current instruction count
+    c.budget = kSliceInsns;
+    running_ = &c;
+    struct NotRunning {
+        Core *core;
+        ~NotRunning() { core->running_ = nullptr; }
+    } not_running{this};
     while (!stop_.load(std::memory_order_relaxed)) {
+        if (icount_) {
+            // Timers due at this instruction count run here, on the vCPU thread: deterministic.
+            int64_t left = keel_services->icount_budget();
+            if (left <= 0) {
+                if (!timers_ran) {
+                    timers_ran = true;
+                    keel_services->icount_run_timers();
+                    continue;
+                }
+                left = 1; // a timer re-armed for "now": let the guest move on
+            }
+            c.budget = std::min(slice, left);
+        }
         if (cc->exit_request) {
             cc->exit_request = 0;
             c.ops->exec_interrupt(c.env);
@@ -593,9 +647,15 @@ int Core::run_slice(CpuState &c)
             last = nullptr;
             continue;
         }
+        if (icount_ && tb->n_insns > c.budget) {
+            // The deadline falls inside this block: run its first `budget` instructions only, so the
+            // timer fires at exactly the same instruction in every run.
+            tb = translate_block(c, *c.pc, tb->phys_pc, flags, static_cast<unsigned>(c.budget), true);
+            if (!tb) return -1;
+        }
         bool per_tb_log = keel_services->log_enabled(KEEL_LOG_EXEC | KEEL_LOG_CPU);
         c.chain = !per_tb_log;
-        if (last && last->valid && c.chain) do_link(last, last_slot, tb);
+        if (last && last->valid && c.chain && !tb->temp) do_link(last, last_slot, tb);
         if (per_tb_log) {
             if (keel_services->log_enabled(KEEL_LOG_CPU) && c.ops->dump_state) {
                 char buf[4096];
@@ -607,19 +667,47 @@ int Core::run_slice(CpuState &c)
                                     "Trace %u: %p [%016" PRIx64 "/%016" PRIx64 "/%08" PRIx64 "]\n", c.index,
                                     static_cast<void *>(tb), tb->phys_pc, tb->pc, tb->flags);
         }
-        --c.budget;
+        c.icount_mark = c.icount_pub = c.budget;
+        c.budget -= tb->n_insns;
         ExecResult res = engine_->exec(c, tb);
         last = nullptr;
-        if (cc->exception || res.kind == ExitKind::Exception) {
+        bool exc = cc->exception || res.kind == ExitKind::Exception;
+        if (icount_) {
+            // Engines counted whole blocks; a block left on an exception ran only the insns before it.
+            int64_t done = c.icount_mark - c.budget;
+            if (exc && res.last) done -= insns_not_run(*res.last, *c.pc);
+            c.icount_mark = c.icount_pub = c.budget; // nothing pending: all retired below
+            keel_services->icount_retire(done);
+            slice -= done;
+            if (done > 0) timers_ran = false;
+        }
+        if (exc) {
             cc->exception = 0;
             c.ops->exec_exception(c.env);
-        } else if (res.kind == ExitKind::GotoTb && res.last->valid) {
+        } else if (res.kind == ExitKind::GotoTb && res.last->valid && !res.last->temp) {
             last = res.last;
             last_slot = res.slot;
+        }
+        if (tb->temp) {
+            engine_->release(*tb);
+            delete tb;
         }
         if (!dead_.empty()) free_dead();
     }
     return 0;
+}
+
+int64_t Core::icount_pending(void *opaque)
+{
+    CpuState *c = static_cast<Core *>(opaque)->running_;
+    return c ? c->icount_mark - c->icount_pub : 0;
+}
+
+void Core::icount_deadline_changed(void *opaque)
+{
+    // Called on the vCPU thread (a device armed a timer): leave the chain at the next block entry, so the
+    // loop asks for the new budget.
+    if (CpuState *c = static_cast<Core *>(opaque)->running_) c->common->exit_request = 1;
 }
 
 bool Core::any_work()
@@ -629,9 +717,51 @@ bool Core::any_work()
     return false;
 }
 
+// Every CPU is halted without work: wait for a kick. With -icount, a virtual timer wakes them too: after
+// the host time until it (sleep=on) or at once (sleep=off), virtual time jumps exactly to its deadline.
+void Core::idle_wait()
+{
+    std::unique_lock<std::mutex> lk(wait_lock_);
+    if (!icount_) {
+        // has_work is checked under the lock kick() takes, so a kick between the check and the wait is
+        // not lost.
+        while (!stop_.load() && !any_work())
+            wait_cv_.wait(lk);
+        return;
+    }
+    uint64_t seen = kicks_;
+    auto woken = [&] { return stop_.load() || any_work() || kicks_ != seen; };
+    int64_t ns = keel_services->icount_idle_ns();
+    if (ns == INT64_MAX) {
+        wait_cv_.wait(lk, woken); // no timer armed: only a kick ends this
+        return;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    bool timed_out = ns == 0 ? !woken() : !wait_cv_.wait_for(lk, std::chrono::nanoseconds(ns), woken);
+    lk.unlock();
+    if (timed_out) {
+        keel_services->icount_warp(INT64_MAX);
+    } else if (!stop_.load()) {
+        // Woken early (input, a kick): virtual time kept pace with the host meanwhile.
+        auto slept =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+        keel_services->icount_warp(std::min<int64_t>(slept.count(), ns));
+    }
+}
+
 int Core::run()
 {
     int rc = 0;
+    if (icount_) {
+        hooks_ = KeelIcountHooks{sizeof(KeelIcountHooks), icount_pending, icount_deadline_changed, this};
+        keel_services->icount_attach(&hooks_);
+    }
+    auto plugin_event = [&](KeelPluginVcpuEvent ev) {
+        if (plugins_)
+            for (auto &c : cpus_)
+                keel_services->plugins_vcpu_event(c->obj, c->env, c->ops, c->index, ev);
+    };
+    plugin_event(KEEL_PLUGIN_VCPU_INIT);
     while (!stop_.load()) {
         bool all_halted = true;
         for (auto &c : cpus_) {
@@ -644,13 +774,13 @@ int Core::run()
             if (!c->common->halted) all_halted = false;
         }
         if (all_halted && !stop_.load()) {
-            // has_work is checked under the lock kick() takes, so a kick between the check and the wait is
-            // not lost.
-            std::unique_lock<std::mutex> lk(wait_lock_);
-            while (!stop_.load() && !any_work())
-                wait_cv_.wait(lk);
+            plugin_event(KEEL_PLUGIN_VCPU_IDLE);
+            idle_wait();
+            plugin_event(KEEL_PLUGIN_VCPU_RESUME);
         }
     }
+    plugin_event(KEEL_PLUGIN_VCPU_EXIT);
+    if (icount_) keel_services->icount_attach(nullptr);
     // This stop is consumed: a later run() (after a machine reset) runs again.
     stop_ = false;
     return rc;
@@ -672,6 +802,11 @@ void Core::kick(unsigned cpu_index)
 {
     (void)cpu_index; // one thread runs every CPU: waking it wakes them all
     std::lock_guard<std::mutex> g(wait_lock_);
+    ++kicks_;
+    // -icount: a running chain must come back to the loop, which asks for the (maybe new) deadline.
+    if (icount_)
+        for (auto &c : cpus_)
+            c->common->exit_request = 1;
     wait_cv_.notify_all();
 }
 

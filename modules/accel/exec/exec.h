@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <keel/accel.h>
+#include <keel/clock.h>
 #include <keel/cpu.h>
 
 #include "builder.h"
@@ -29,7 +30,7 @@ struct CpuState;
 constexpr unsigned kPageBits = 12;
 constexpr uint64_t kPageSize = uint64_t(1) << kPageBits;
 constexpr uint64_t kPageMask = ~(kPageSize - 1);
-constexpr unsigned kTlbBits = 8;
+constexpr unsigned kTlbBits = 10;
 constexpr unsigned kTlbSize = 1u << kTlbBits;
 constexpr unsigned kMaxMmuIdx = 8;
 
@@ -65,7 +66,9 @@ struct Tb {
     uint32_t code_hi[2] = {0, 0};
     unsigned n_pages = 0;
     unsigned n_insns = 0;
+    std::vector<uint32_t> insn_off; // each instruction's pc - pc, in order (finds a faulting insn)
     bool valid = true;
+    bool temp = false; // cut short for -icount: run once, never cached, looked up or chained
     CpuState *cpu = nullptr;
     // Chaining: where exits goto_tb 0/1 go directly, and who jumps here.
     Tb *jmp[2] = {nullptr, nullptr};
@@ -136,8 +139,16 @@ struct CpuState {
     uint64_t *pc = nullptr; // the pc global
     Core *core = nullptr;
     unsigned index = 0;
-    // Chained entries left in this time slice; engines decrement it at each.
+    // Instructions left in this time slice (up to the next virtual deadline
+    // with -icount): engines subtract tb->n_insns at each chained block entry,
+    // and leave to the loop instead of entering a block that does not fit.
     int64_t budget = 0;
+    // -icount: `budget` when the block being run was entered (engines store
+    // it at each chained entry, so the clock can count a running chain at
+    // block granularity), and when the core entered the engine.
+    int64_t icount_pub = 0;
+    int64_t icount_mark = 0;
+    bool icount = false; // -icount is on: engines must store icount_pub
     // Whether engines may chain and look blocks up by themselves (off while -d exec/cpu log every block).
     bool chain = true;
     uint64_t large_addr[kMaxMmuIdx] = {}; // a range covering every large page cached, per MMU index
@@ -199,7 +210,9 @@ class Core
                      uint64_t &value, KeelAccess fault_acc);
     void note_write(uint64_t paddr, unsigned size);
     int find_tb(CpuState &c, uint64_t pc, uint64_t flags, Tb **out);
-    Tb *translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags);
+    // `temp`: a block for one run only (cut to max_insns for -icount), not entered in any cache.
+    Tb *translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flags, unsigned max_insns,
+                        bool temp);
     void add_code_page(uint64_t page, Tb *tb);
     void invalidate_page(uint64_t page);
     void clear_code_flag(uint64_t page);
@@ -208,6 +221,9 @@ class Core
     void do_link(Tb *from, unsigned slot, Tb *to);
     int run_slice(CpuState &c);
     bool any_work();
+    void idle_wait();
+    static int64_t icount_pending(void *opaque);
+    static void icount_deadline_changed(void *opaque);
     void log_in_asm(CpuState &c, const IrBlock &b);
 
     std::vector<std::unique_ptr<CpuState>> cpus_;
@@ -223,10 +239,18 @@ class Core
     void rebuild_code_bytes(uint64_t page, CodePage &cp);
     std::vector<Tb *> dead_;
     Instrument instrument_;
+    // -plugin: instrumentation plugins are loaded (KeelServices.plugins_*); the CPU being translated.
+    bool plugins_ = false;
+    unsigned translating_ = 0;
     uint64_t tb_count_ = 0;
     std::atomic<bool> stop_{false};
     std::mutex wait_lock_;
     std::condition_variable wait_cv_;
+    uint64_t kicks_ = 0; // under wait_lock_
+    // -icount (KeelServices.icount_*): on for the whole run; the CPU in its slice (vCPU thread only).
+    bool icount_ = false;
+    CpuState *running_ = nullptr;
+    KeelIcountHooks hooks_{};
     KeelCpuEngine table_{};
 };
 

@@ -311,7 +311,7 @@ ExecResult run(CpuState *cpu, Tb *tb, const void *const **table_out)
     CpuState &c = *cpu;
     KeelCpuCommon *const cc = c.common;
     Word *ip = static_cast<Code *>(tb->code)->entry;
-    // The time slice lives in a register while blocks chain; written back on every exit.
+    // The time slice (instructions) lives in a register while blocks chain; written back on every exit.
     int64_t budget = c.budget;
 #define NEXT goto * ip->h
 #define RET(...)                        \
@@ -562,21 +562,29 @@ L_call_r64 : {
     NEXT;
 }
 
-    // Block exits. A chained entry is a block entry: exit_request and the time slice are checked.
+    // Block exits. A chained entry is a block entry: exit_request and the time slice are checked; a block
+    // is entered only if all its instructions fit in the slice (-icount: before the next deadline).
     // Words: slot, the chained block's entry (patched by link(), null when unlinked), that block.
 L_goto_tb : {
     Word *to = ip[2].w;
-    if (LIKELY(to != nullptr) && LIKELY(!cc->exit_request) && LIKELY(--budget > 0)) {
-        tb = ip[3].tb;
-        ip = to;
-        NEXT;
+    if (LIKELY(to != nullptr) && LIKELY(!cc->exit_request)) {
+        Tb *n = ip[3].tb;
+        if (LIKELY(budget >= static_cast<int64_t>(n->n_insns))) {
+            c.icount_pub = budget; // for the clock (-icount): what was left when this block began
+            budget -= n->n_insns;
+            tb = n;
+            ip = to;
+            NEXT;
+        }
     }
     RET(tb, cc->exit_request ? ExitKind::Request : ExitKind::GotoTb, static_cast<unsigned>(ip[1].u));
 }
 L_lookup : {
-    if (LIKELY(c.chain) && LIKELY(!cc->exit_request) && LIKELY(--budget > 0)) {
+    if (LIKELY(c.chain) && LIKELY(!cc->exit_request) && LIKELY(budget > 0)) {
         Tb *n = jc_lookup(c, *c.pc, c.ops->tb_flags(c.env));
-        if (n) {
+        if (n && LIKELY(budget >= static_cast<int64_t>(n->n_insns))) {
+            c.icount_pub = budget;
+            budget -= n->n_insns;
             tb = n;
             ip = static_cast<Code *>(n->code)->entry;
             NEXT;

@@ -8,11 +8,15 @@
 // first done in RNE, which is the answer when it is exact, and otherwise
 // redone by the integer engine below. Conversions, comparisons, min/max and
 // classification are integer code throughout: the host's conversions
-// saturate differently and know no unsigned types.
+// saturate differently and know no unsigned types. In front of all that, the
+// common case (RNE, NX already accrued, ordinary operands and results) is
+// plain host arithmetic: see "The fast path" below.
 #include "fpu_impl.h"
 #include "rv_cpu.h"
 
 #include <bit>
+#include <limits>
+#include <type_traits>
 #include <utility>
 
 namespace keel::rv
@@ -513,6 +517,122 @@ template <class F> bool hw_op(Op, uint64_t, uint64_t, uint64_t, unsigned, uint64
 
 #endif
 
+// ---- The fast path ("hardfloat") ----
+//
+// Most guest FP code runs in RNE with NX already accrued. Then an operation on
+// zero or normal operands whose host result is finite and not tiny can raise
+// no flag but NX (no NaN or infinity in, so no NV; a non-zero divisor, so no
+// DZ; a finite result, so no OF; not tiny, so no UF), and plain host
+// arithmetic in the host's default mode (RNE, nothing flushed) gives the
+// result. Anything else goes to the exact path below, which also covers a host
+// whose MXCSR is not the default.
+
+#if defined(__x86_64__)
+
+// MXCSR without its status flags: RNE, all exceptions masked, no FTZ/DAZ.
+constexpr uint32_t kMxcsrDefault = 0x1f80;
+
+inline bool host_default_mode()
+{
+    uint32_t m;
+    asm volatile("stmxcsr %0" : "=m"(m));
+    return (m & ~0x3fu) == kMxcsrDefault;
+}
+
+template <class F> bool zero_or_normal(uint64_t x)
+{
+    uint64_t e = x & kInf<F>;
+    return e != kInf<F> && (e != 0 || is_zero<F>(x));
+}
+
+template <class F> using HostT = std::conditional_t<F::N == 32, float, double>;
+template <class F> using HostBits = std::conditional_t<F::N == 32, uint32_t, uint64_t>;
+
+template <class F> HostT<F> to_host(uint64_t x)
+{
+    return std::bit_cast<HostT<F>>(HostBits<F>(x));
+}
+
+// |r| above the smallest normal (and finite), or r an exact zero.
+template <class F> bool fast_ok(HostT<F> r, bool zero_exact)
+{
+    uint64_t m = abs_of<F>(std::bit_cast<HostBits<F>>(r));
+    if (m == 0) return zero_exact;
+    return m > (uint64_t(1) << F::M) && m < kInf<F>;
+}
+
+// a * b + c with one rounding (only when kHostFma): the instruction itself, so that it inlines into
+// code compiled without -mfma.
+inline float host_fma(float a, float b, float c)
+{
+    asm("vfmadd231ss %[b], %[a], %[c]" : [c] "+x"(c) : [a] "x"(a), [b] "x"(b));
+    return c;
+}
+inline double host_fma(double a, double b, double c)
+{
+    asm("vfmadd231sd %[b], %[a], %[c]" : [c] "+x"(c) : [a] "x"(a), [b] "x"(b));
+    return c;
+}
+
+// Only for rm == RNE with NX already set in the hart's fflags. True with `res`
+// set when the fast path applies; no flags need accruing then.
+template <class F>
+[[gnu::always_inline]] inline bool fast_op(Op op, uint64_t a, uint64_t b, uint64_t c, uint64_t &res)
+{
+    using T = HostT<F>;
+    T x = to_host<F>(a), y = to_host<F>(b), r;
+    switch (op) {
+    case Op::Add:
+    case Op::Sub:
+        if (!zero_or_normal<F>(a) || !zero_or_normal<F>(b)) return false;
+        r = op == Op::Add ? x + y : x - y;
+        if (!fast_ok<F>(r, true)) return false; // cancellation of normals and zero sums are exact
+        break;
+    case Op::Mul:
+        if (!zero_or_normal<F>(a) || !zero_or_normal<F>(b)) return false;
+        r = x * y;
+        if (!fast_ok<F>(r, is_zero<F>(a) || is_zero<F>(b))) return false;
+        break;
+    case Op::Div:
+        if (!zero_or_normal<F>(a) || !zero_or_normal<F>(b) || is_zero<F>(b)) return false;
+        r = x / y;
+        if (!fast_ok<F>(r, is_zero<F>(a))) return false;
+        break;
+    case Op::Sqrt:
+        if (!zero_or_normal<F>(a) || (sign_of<F>(a) && !is_zero<F>(a))) return false;
+        // The root of a normal is normal; of a zero, the same zero.
+        if constexpr (F::N == 32)
+            r = __builtin_sqrtf(x);
+        else
+            r = __builtin_sqrt(x);
+        break;
+    case Op::Fma:
+        if (!kHostFma || !zero_or_normal<F>(a) || !zero_or_normal<F>(b) || !zero_or_normal<F>(c))
+            return false;
+        r = host_fma(x, y, to_host<F>(c));
+        // A zero product leaves c (or a signed-zero sum, exact); a zero from non-zero factors may be tiny.
+        if (!fast_ok<F>(r, is_zero<F>(a) || is_zero<F>(b))) return false;
+        break;
+    default:
+        return false;
+    }
+    res = std::bit_cast<HostBits<F>>(r);
+    return true;
+}
+
+#else
+
+inline bool host_default_mode()
+{
+    return false;
+}
+template <class F> bool fast_op(Op, uint64_t, uint64_t, uint64_t, uint64_t &)
+{
+    return false;
+}
+
+#endif
+
 // ---- Conversions ----
 
 // Float to integer: round per rm, saturate (NV, no NX) outside the range.
@@ -668,6 +788,14 @@ bool hw_op_d(Op op, uint64_t a, uint64_t b, uint64_t c, unsigned rm, uint64_t &r
 {
     return hw_op<F64>(op, a, b, c, rm, res, flags);
 }
+bool fast_op_s(Op op, uint64_t a, uint64_t b, uint64_t c, uint64_t &res)
+{
+    return host_default_mode() && fast_op<F32>(op, a, b, c, res);
+}
+bool fast_op_d(Op op, uint64_t a, uint64_t b, uint64_t c, uint64_t &res)
+{
+    return host_default_mode() && fast_op<F64>(op, a, b, c, res);
+}
 
 } // namespace fpu
 
@@ -701,13 +829,24 @@ unsigned mode(void *env, uint32_t rm)
     return r <= RM_RMM ? r : RM_RNE;
 }
 
-// neg_a / neg_c: sign bits to flip in a and c once unboxed (the fused forms).
+// The exact path of arith(): the host FPU under the instruction's rounding mode, or the integer engine.
 template <class F>
-uint64_t arith(void *env, Op op, uint64_t a, uint64_t b, uint64_t c, uint32_t rm, uint64_t neg_a = 0,
-               uint64_t neg_c = 0)
+[[gnu::noinline]] uint64_t arith_exact(void *env, Op op, uint64_t a, uint64_t b, uint64_t c, unsigned r)
+{
+    uint32_t fl = 0;
+    uint64_t res;
+    if (!hw_op<F>(op, a, b, c, r, res, fl)) res = soft_op<F>(op, a, b, c, r, fl);
+    hart(env)->fflags |= fl;
+    return res;
+}
+
+// neg_a / neg_c: sign bits to flip in a and c once unboxed (the fused forms). Inlined into each
+// helper, so that `op` is a constant and the fast path is straight-line code.
+template <class F>
+[[gnu::always_inline]] inline uint64_t arith(void *env, Op op, uint64_t a, uint64_t b, uint64_t c,
+                                             uint32_t rm, uint64_t neg_a = 0, uint64_t neg_c = 0)
 {
     unsigned r = mode(env, rm);
-    uint32_t fl = 0;
     uint64_t res;
     if constexpr (F::N == 32) {
         a = unbox(a);
@@ -716,8 +855,8 @@ uint64_t arith(void *env, Op op, uint64_t a, uint64_t b, uint64_t c, uint32_t rm
     }
     a ^= neg_a;
     c ^= neg_c;
-    if (!hw_op<F>(op, a, b, c, r, res, fl)) res = soft_op<F>(op, a, b, c, r, fl);
-    hart(env)->fflags |= fl;
+    if (!(r == RM_RNE && (hart(env)->fflags & FF_NX) && host_default_mode() && fast_op<F>(op, a, b, c, res)))
+        res = arith_exact<F>(env, op, a, b, c, r);
     if constexpr (F::N == 32) return box(res);
     return res;
 }
@@ -725,7 +864,8 @@ uint64_t arith(void *env, Op op, uint64_t a, uint64_t b, uint64_t c, uint32_t rm
 // fmadd a*b+c, fmsub a*b-c, fnmsub -(a*b)+c, fnmadd -(a*b)-c: negating an
 // operand is exact, and the sign of a NaN operand does not matter.
 template <class F>
-uint64_t fused(void *env, uint64_t a, uint64_t b, uint64_t c, uint32_t rm, bool neg_prod, bool neg_c)
+[[gnu::always_inline]] inline uint64_t fused(void *env, uint64_t a, uint64_t b, uint64_t c, uint32_t rm,
+                                             bool neg_prod, bool neg_c)
 {
     return arith<F>(env, Op::Fma, a, b, c, rm, neg_prod ? kSign<F> : 0, neg_c ? kSign<F> : 0);
 }

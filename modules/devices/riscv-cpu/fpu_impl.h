@@ -27,5 +27,12 @@ uint64_t soft_op_d(Op op, uint64_t a, uint64_t b, uint64_t c, unsigned rm, uint3
 // other than x86-64.
 bool hw_op_s(Op op, uint64_t a, uint64_t b, uint64_t c, unsigned rm, uint64_t &res, uint32_t &flags);
 bool hw_op_d(Op op, uint64_t a, uint64_t b, uint64_t c, unsigned rm, uint64_t &res, uint32_t &flags);
+// The fast path the helpers take in RNE once NX is accrued: plain host arithmetic
+// on zero or normal operands, accepted only when the result is finite and not
+// tiny (or an exact zero), so that NX is the only flag the operation can raise.
+// Returns false (leaving `res` alone) when it does not apply, or when the
+// host's MXCSR is not its default (RNE, no flush to zero).
+bool fast_op_s(Op op, uint64_t a, uint64_t b, uint64_t c, uint64_t &res);
+bool fast_op_d(Op op, uint64_t a, uint64_t b, uint64_t c, uint64_t &res);
 
 } // namespace keel::rv::fpu

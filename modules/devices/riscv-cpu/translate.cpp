@@ -327,6 +327,18 @@ class Translator
     }
     void bin(KeelIrAluOp op, KeelIrValue d, const Src &a, const Src &c);
     void sync_instret(unsigned upto);
+    // A guest access may fault, and a fault ends the block there: instret first counts the instructions
+    // before this one, so a trap handler reading minstret sees exactly those that retired.
+    void guest_load(KeelIrValue dst, KeelIrValue addr, KeelIrMemOp mop)
+    {
+        sync_instret(n_);
+        ops_->load(b_, dst, addr, mop, dmmu_);
+    }
+    void guest_store(KeelIrValue val, KeelIrValue addr, KeelIrMemOp mop)
+    {
+        sync_instret(n_);
+        ops_->store(b_, val, addr, mop, dmmu_);
+    }
     void jump_to(uint64_t dest, unsigned slot);
     void end_at(uint64_t pc);
     void fetch_fault(uint64_t pc, uint64_t vaddr);
@@ -794,13 +806,13 @@ bool Translator::jump(const Insn &in)
 void Translator::load(const Insn &in)
 {
     KeelIrValue addr = address(in.rs1, in.imm);
-    ops_->load(b_, in.rd ? xd(in.rd) : t64(), addr, load_mop(in.op), dmmu_);
+    guest_load(in.rd ? xd(in.rd) : t64(), addr, load_mop(in.op));
 }
 
 void Translator::store(const Insn &in)
 {
     KeelIrValue addr = address(in.rs1, in.imm);
-    ops_->store(b_, xv(in.rs2), addr, store_mop(in.op), dmmu_);
+    guest_store(xv(in.rs2), addr, store_mop(in.op));
 }
 
 void Translator::lr(const Insn &in)
@@ -808,7 +820,7 @@ void Translator::lr(const Insn &in)
     const bool w = in.op == Op::LR_W;
     KeelIrValue addr = xv(in.rs1);
     KeelIrValue v = t64();
-    ops_->load(b_, v, addr, (w ? KEEL_MO_32 | KEEL_MO_SIGN : KEEL_MO_64) | KEEL_MO_ALIGN, dmmu_);
+    guest_load(v, addr, (w ? KEEL_MO_32 | KEEL_MO_SIGN : KEEL_MO_64) | KEEL_MO_ALIGN);
     mov(glob(GLOBAL_RES_ADDR), addr);
     mov(glob(GLOBAL_RES_VAL), v);
     if (in.rd) mov(xd(in.rd), v);
@@ -825,11 +837,12 @@ void Translator::sc(const Insn &in)
     // exists for an aligned address LR could read). With one, the read is that of a read-modify-write:
     // an unwritable page faults as a store.
     KeelIrLabel fail = ops_->label(b_), done = ops_->label(b_);
+    sync_instret(n_); // here, on both paths: the accesses below sit on one of them only
     ops_->brcond(b_, KEEL_IR_NE, glob(GLOBAL_RES_ADDR), addr, fail);
     KeelIrValue v = t64();
-    ops_->load(b_, v, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN | KEEL_MO_RMW, dmmu_);
+    guest_load(v, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN | KEEL_MO_RMW);
     ops_->brcond(b_, KEEL_IR_NE, v, glob(GLOBAL_RES_VAL), fail);
-    ops_->store(b_, xv(in.rs2), addr, size | KEEL_MO_ALIGN, dmmu_);
+    guest_store(xv(in.rs2), addr, size | KEEL_MO_ALIGN);
     mov(glob(GLOBAL_RES_ADDR), k64(~uint64_t{0}));
     if (in.rd) mov(xd(in.rd), k64(0));
     ops_->br(b_, done);
@@ -846,7 +859,7 @@ void Translator::amo(const Insn &in)
     const KeelIrMemOp size = w ? KEEL_MO_32 : KEEL_MO_64;
     KeelIrValue addr = xv(in.rs1);
     KeelIrValue old = t64();
-    ops_->load(b_, old, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN | KEEL_MO_RMW, dmmu_);
+    guest_load(old, addr, size | (w ? KEEL_MO_SIGN : 0) | KEEL_MO_ALIGN | KEEL_MO_RMW);
     const KeelIrAluOp op = amo_op(in.op);
     KeelIrValue nv = xv(in.rs2);
     if (op != KEEL_IR_MOV) {
@@ -860,7 +873,7 @@ void Translator::amo(const Insn &in)
         nv = t64();
         alu(op, nv, old, src);
     }
-    ops_->store(b_, nv, addr, size | KEEL_MO_ALIGN, dmmu_);
+    guest_store(nv, addr, size | KEEL_MO_ALIGN);
     if (in.rd) mov(xd(in.rd), old);
 }
 
@@ -877,7 +890,8 @@ bool Translator::system(const Insn &in)
     case Op::MRET:
     case Op::SRET:
         if (priv_ < (in.op == Op::MRET ? PRV_M : PRV_S)) return illegal();
-        // The helper writes the pc global.
+        // The helper writes the pc global, or raises (SRET under mstatus.TSR).
+        sync_instret(n_);
         call(in.op == Op::MRET ? helper::mret : helper::sret, 0, {env()});
         sync_instret(n_ + 1);
         ops_->exit_tb(b_);
@@ -886,6 +900,7 @@ bool Translator::system(const Insn &in)
     case Op::SFENCE_VMA:
     case Op::FENCE_I:
         if (in.op != Op::FENCE_I && priv_ == PRV_U) return illegal();
+        sync_instret(n_); // WFI and SFENCE.VMA raise under mstatus.TW / TVM
         if (in.op == Op::WFI)
             call(helper::wfi, 0, {env()});
         else if (in.op == Op::FENCE_I)
@@ -927,12 +942,12 @@ void Translator::fp(const Insn &in)
     case Op::FLD: {
         KeelIrValue addr = address(in.rs1, in.imm);
         if (in.op == Op::FLD && (fs_ == 3 || fs_dirty_done_)) {
-            ops_->load(b_, fv(in.rd), addr, KEEL_MO_64, dmmu_);
+            guest_load(fv(in.rd), addr, KEEL_MO_64);
             return;
         }
         // The register is written after the load, the last op that may fault.
         KeelIrValue v = t64();
-        ops_->load(b_, v, addr, in.op == Op::FLW ? KEEL_MO_32 : KEEL_MO_64, dmmu_);
+        guest_load(v, addr, in.op == Op::FLW ? KEEL_MO_32 : KEEL_MO_64);
         mark_fs_dirty();
         if (in.op == Op::FLW)
             alu(KEEL_IR_OR, fv(in.rd), v, k64(kNanBox));
@@ -942,8 +957,7 @@ void Translator::fp(const Insn &in)
     }
     case Op::FSW:
     case Op::FSD:
-        ops_->store(b_, fv(in.rs2), address(in.rs1, in.imm), in.op == Op::FSW ? KEEL_MO_32 : KEEL_MO_64,
-                    dmmu_);
+        guest_store(fv(in.rs2), address(in.rs1, in.imm), in.op == Op::FSW ? KEEL_MO_32 : KEEL_MO_64);
         return;
     case Op::FMV_X_W:
         if (in.rd) alu(KEEL_IR_EXT32S, xd(in.rd), fv(in.rs1));
@@ -1005,6 +1019,7 @@ void Translator::fp(const Insn &in)
     }
     if (in.rm == 7 && !frm_checked_) {
         // frm cannot change inside a block (CSR writes end it): check once.
+        sync_instret(n_); // it raises illegal instruction for a reserved frm
         call(helper::check_frm, 0, {env(), k32(bits_)});
         frm_checked_ = true;
     }

@@ -101,6 +101,11 @@ void do_trap(RvCpu *cpu, uint64_t cause, bool interrupt, uint64_t tval)
     }
     cpu->mstatus = s;
     cpu->res_addr = ~0ull; // a trap breaks any LR/SC sequence
+    // -plugin: discontinuity callbacks (ABI 1.2 kernels only).
+    if (KEEL_SERVICE_AVAILABLE(keel_services, plugins_discon) && keel_services->plugins_discon)
+        keel_services->plugins_discon(cpu->common.cpu_index,
+                                      interrupt ? KEEL_PLUGIN_DISCON_INTERRUPT : KEEL_PLUGIN_DISCON_EXCEPTION,
+                                      epc, cpu->pc);
     keel_services->log_mask(cpu->obj, KEEL_LOG_INT,
                             "riscv_cpu_do_interrupt: hart:%u, async:%d, cause:%016llx, epc:0x%016llx, "
                             "tval:0x%016llx, desc=%s, priv %c -> %c",

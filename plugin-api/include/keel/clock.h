@@ -24,6 +24,24 @@ typedef struct KeelTimer KeelTimer;
 /** KeelTimerCallback: runs with the big lock held when the timer expires. Since: ABI 1.0 */
 typedef void (*KeelTimerCallback)(void *opaque);
 
+/**
+ * KeelIcountHooks: what an engine tells the clock with -icount (see
+ * KeelServices.icount_attach). Both hooks are called on the thread that
+ * attached them only.
+ * @pending: instructions executed since the engine's last icount_retire
+ *   (counted at block granularity: a block being run is counted from its start).
+ * @deadline_changed: the earliest virtual deadline moved earlier (a timer was
+ *   armed while the vCPU runs): stop at the next block boundary and ask
+ *   icount_budget again.
+ * Since: ABI 1.2
+ */
+typedef struct KeelIcountHooks {
+    size_t size;
+    int64_t (*pending)(void *opaque);
+    void (*deadline_changed)(void *opaque);
+    void *opaque;
+} KeelIcountHooks;
+
 KEEL_EXTERN_C_END
 
 #endif /* KEEL_CLOCK_H */

@@ -281,7 +281,12 @@ typedef struct KeelIrBuilderOps {
     /* where the next emitted operations go; KEEL_IR_AT_END restores appending */
     void (*set_cursor)(KeelIrBuilder *b, KeelIrCursor where, unsigned insn, unsigned k);
 
-    void *reserved[8];
+    /* the value memory operation @k of instruction @insn loads (its destination, as extended) or stores,
+       and its type: read it right after the operation (KEEL_IR_AFTER_MEM), e.g. for plugins' memory
+       callbacks. Since: ABI 1.2 */
+    void (*mem_value)(KeelIrBuilder *b, unsigned insn, unsigned k, KeelIrValue *value, KeelIrType *type);
+
+    void *reserved[7];
 } KeelIrBuilderOps;
 
 KEEL_EXTERN_C_END

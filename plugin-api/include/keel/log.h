@@ -32,6 +32,7 @@ enum {
     KEEL_LOG_UNIMP = 1u << 7,       /* guest used an unimplemented feature */
     KEEL_LOG_GUEST_ERROR = 1u << 8, /* guest did something invalid */
     KEEL_LOG_CPU = 1u << 9,         /* CPU state before each block */
+    KEEL_LOG_OP_OPT = 1u << 10,     /* IR of each block after a JIT's optimisation (Since: ABI 1.2) */
 };
 
 KEEL_EXTERN_C_END

@@ -7,6 +7,7 @@
 #include <keel/chardev.h>
 #include <keel/clock.h>
 #include <keel/common.h>
+#include <keel/cpu.h>
 #include <keel/fdt.h>
 #include <keel/irq.h>
 #include <keel/log.h>
@@ -20,6 +21,21 @@ typedef enum KeelSystemRequest {
     KEEL_SYSTEM_SHUTDOWN = 0, /* power off; keel exits with the given status */
     KEEL_SYSTEM_RESET = 1,    /* warm reset of the whole machine */
 } KeelSystemRequest;
+
+/** vCPU events for KeelServices.plugins_vcpu_event. Since: ABI 1.2 */
+typedef enum KeelPluginVcpuEvent {
+    KEEL_PLUGIN_VCPU_INIT = 0,
+    KEEL_PLUGIN_VCPU_EXIT = 1,
+    KEEL_PLUGIN_VCPU_IDLE = 2,
+    KEEL_PLUGIN_VCPU_RESUME = 3,
+} KeelPluginVcpuEvent;
+
+/** Discontinuity kinds for KeelServices.plugins_discon (QEMU's values). Since: ABI 1.2 */
+enum {
+    KEEL_PLUGIN_DISCON_INTERRUPT = 1u << 0,
+    KEEL_PLUGIN_DISCON_EXCEPTION = 1u << 1,
+    KEEL_PLUGIN_DISCON_HOSTCALL = 1u << 2,
+};
 
 /**
  * KeelServices: everything the kernel offers to modules. Modules never link
@@ -252,6 +268,43 @@ typedef struct KeelServices {
     bool (*drive_read_only)(KeelDrive *d);
     /** The drive's id (-drive id=, or "drive0"...). */
     const char *(*drive_id)(KeelDrive *d);
+
+    /* --- instruction counting (-icount); Since: ABI 1.2. Virtual time is then (instructions executed <<
+     * shift) plus the time skipped while every vCPU is idle, and virtual timers fire on the vCPU thread when
+     * the count reaches their deadline. Engines call these from their vCPU thread. --- */
+    /** The -icount shift (2^shift ns of virtual time per instruction), or -1 without -icount. */
+    int (*icount_shift)(void);
+    /** Attach @hooks (valid until detached) to the calling thread; NULL detaches. */
+    void (*icount_attach)(const KeelIcountHooks *hooks);
+    /** Add @n executed instructions to the virtual clock. */
+    void (*icount_retire)(int64_t n);
+    /** Instructions left before the earliest virtual timer is due: 0 if one is due, INT64_MAX if none. */
+    int64_t (*icount_budget)(void);
+    /** Run every due virtual timer (takes the big lock). */
+    void (*icount_run_timers)(void);
+    /**
+     * Every vCPU is idle: host ns to wait before jumping to the earliest
+     * virtual deadline (0 with sleep=off or when one is due, INT64_MAX if no
+     * timer is armed).
+     */
+    int64_t (*icount_idle_ns)(void);
+    /** Every vCPU was idle for @ns host ns: advance virtual time as much, never past the earliest virtual
+     * deadline (INT64_MAX: exactly to it). */
+    void (*icount_warp)(int64_t ns);
+
+    /* --- instrumentation plugins (-plugin, docs/plugins.md); Since: ABI 1.2. Engines and CPUs call these on
+     * their vCPU thread. --- */
+    /** Whether any plugin is loaded: engines skip the calls below otherwise. */
+    bool (*plugins_active)(void);
+    /** Insert the plugins' instrumentation into the block of vCPU @cpu_index just translated (before it is
+     * verified), through the builder's cursor. */
+    void (*plugins_instrument)(unsigned cpu_index, KeelIrBuilder *b, const KeelIrBuilderOps *ops);
+    /** vCPU @cpu_index (@obj/@env/@ops: its handle, needed by KEEL_PLUGIN_VCPU_INIT) starts, ends, goes idle
+     * or resumes. */
+    void (*plugins_vcpu_event)(KeelObject *obj, void *env, const KeelCpuOps *ops, unsigned cpu_index,
+                               KeelPluginVcpuEvent event);
+    /** vCPU @cpu_index took a trap (@type: KEEL_PLUGIN_DISCON_*) at @from_pc; its pc is now @to_pc. */
+    void (*plugins_discon)(unsigned cpu_index, unsigned type, uint64_t from_pc, uint64_t to_pc);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */

@@ -352,8 +352,8 @@ class BlockEmitter : public Emitter
         int32_t off = 0; // [rbx + off] for globals, [r14 + off] for temps
         uint32_t last_read = 0;
     };
-    static constexpr int kPool[] = {12, 13, 9, 10, 11};
-    static bool caller_saved(int r) { return r == 9 || r == 10 || r == 11; }
+    static constexpr int kPool[] = {12, 13, 9, 10, 11, 8};
+    static bool caller_saved(int r) { return r == 8 || r == 9 || r == 10 || r == 11; }
     std::vector<Slot> slots_;
     std::vector<uint32_t> key_of_; // value -> slot key (~0u: not a global or temp)
     int owner_[16];                // host register -> slot key, -1 if free
@@ -561,11 +561,12 @@ class BlockEmitter : public Emitter
         }
     }
     // A call from cold code: caller-saved cache registers are kept around it.
-    void call_keeping(const Spill &sp, const void *fn)
+    void call_keeping(const Spill &sp, const void *fn, const std::function<void()> &args = {})
     {
         for (const Reg64 &r : sp.keep)
             push(r);
         if (sp.keep.size() & 1) sub(rsp, 8);
+        if (args) args();
         call_fn(fn);
         if (sp.keep.size() & 1) add(rsp, 8);
         for (size_t i = sp.keep.size(); i-- > 0;)
@@ -586,17 +587,46 @@ class BlockEmitter : public Emitter
         return true;
     }
 
+    // Whether an op after the current one names the storage of `s` (reads or writes it).
+    bool named_later(const Slot *s)
+    {
+        auto is = [&](KeelIrValue v) { return v && slot(v) == s; };
+        for (size_t i = op_at_ + 1; i < b_.ops.size(); ++i) {
+            const IrOp &o = b_.ops[i];
+            if (is(o.v[0]) || is(o.v[1]) || is(o.v[2]) || is(o.v[3])) return true;
+            if (o.kind == OpKind::MovCond && is(o.extra)) return true;
+            if (o.kind == OpKind::Call)
+                for (unsigned k = 0; k < o.nargs; ++k)
+                    if (is(b_.call_args[o.args_at + k])) return true;
+        }
+        return false;
+    }
+    // The register of a cached value (loading it into its cache register), or `scratch` loaded with it.
+    Reg64 reg_of(KeelIrValue v, const Reg64 &scratch)
+    {
+        Slot *s = slot(v);
+        if (s && s->cacheable) return cached(*s, key_of_[v], true);
+        load(scratch, v);
+        return scratch;
+    }
+
     // ---- conditions ----
     void cmp_values(KeelIrValue a, KeelIrValue c)
     {
         bool w32 = v32(a);
-        load(rax, a);
+        Reg64 ra = reg_of(a, rax);
         int32_t imm;
         if (imm_of(c, w32, imm)) {
-            if (w32) {
-                cmp(eax, imm);
+            if (imm == 0) {
+                if (w32) {
+                    test(ra.cvt32(), ra.cvt32());
+                } else {
+                    test(ra, ra);
+                }
+            } else if (w32) {
+                cmp(ra.cvt32(), imm);
             } else {
-                cmp(rax, imm);
+                cmp(ra, imm);
             }
         } else {
             Reg64 r = rcx;
@@ -607,9 +637,9 @@ class BlockEmitter : public Emitter
                 load(rcx, c);
             }
             if (w32) {
-                cmp(eax, r.cvt32());
+                cmp(ra.cvt32(), r.cvt32());
             } else {
-                cmp(rax, r);
+                cmp(ra, r);
             }
         }
     }
@@ -857,13 +887,18 @@ bool BlockEmitter::run(std::string &err)
         static_cast<int32_t>(reinterpret_cast<const volatile char *>(&cpu_.common->exit_request) -
                              static_cast<const char *>(cpu_.env));
 
-    // Chained entry: a block boundary, where exit requests and the end of the time slice are seen.
-    Label request;
+    // Chained entry: a block boundary, where exit requests and the end of the time slice are seen. The
+    // budget counts instructions: the block is entered only if all of them fit (else r15 is restored).
+    Label request, no_room;
     code_.chained = rx_here();
     cmp(dword[rbx + exit_req_off], 0);
     jne(request, T_NEAR);
-    sub(r15, 1);
-    jle(request, T_NEAR);
+    if (cpu_.icount) // -icount: the clock reads what was left when this block began
+        mov(qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.icount_pub) -
+                                             reinterpret_cast<const char *>(&cpu_))],
+            r15);
+    sub(r15, static_cast<int32_t>(tb_.n_insns));
+    jl(no_room, T_NEAR);
     code_.entry = rx_here();
 
     setup_slots();
@@ -899,11 +934,12 @@ bool BlockEmitter::run(std::string &err)
             store(op.v[0], rax);
             break;
         case OpKind::MovCond:
+            // The values first: loading a constant 0 is an xor, which would clobber the flags.
+            load(rdx, op.extra); // vf
+            load(rsi, op.v[3]);  // vt
             cmp_values(op.v[1], op.v[2]);
-            load(rax, op.extra); // vf
-            load(rdx, op.v[3]);  // vt
-            cmovcc(op.cond, rax, rdx);
-            store(op.v[0], rax);
+            cmovcc(op.cond, rdx, rsi);
+            store(op.v[0], rdx);
             break;
         case OpKind::BrCond:
         case OpKind::Br: {
@@ -966,6 +1002,8 @@ bool BlockEmitter::run(std::string &err)
     // Cold code.
     for (auto &f : cold_)
         f();
+    L(no_room);
+    add(r15, static_cast<int32_t>(tb_.n_insns));
     L(request);
     leave(ExitKind::Request, 0);
     L(exc_exit_);
@@ -1018,8 +1056,8 @@ void BlockEmitter::emit_goto_tb(unsigned slot)
     gotos_.push_back(GotoSite{0, slot, Label()});
     GotoSite &g = gotos_.back();
     // Keep the rel32 inside one aligned 4-byte word, so a patch is one atomic store.
-    while (((reinterpret_cast<uintptr_t>(getCurr()) + 1) & 3) != 0)
-        nop();
+    size_t pad = (3 - ((reinterpret_cast<uintptr_t>(getCurr()) + 1 + 3) & 3)) & 3;
+    if (pad) nop(pad); // one instruction
     jmp(g.stub, T_NEAR);
     g.site = getSize() - 4;
 }
@@ -1125,26 +1163,28 @@ void BlockEmitter::emit_store(const IrOp &op)
 {
     unsigned size_log = op.memop & KEEL_MO_SIZE_MASK;
     unsigned size = 1u << size_log;
-    load(r8, op.v[0]);
+    load(rdx, op.v[0]);
     load(rsi, op.v[1]);
     cold_labels_.emplace_back();
     Label &miss = cold_labels_.back();
     cold_labels_.emplace_back();
     Label &back = cold_labels_.back();
     tlb_probe(op.mmu_idx, KEEL_ACCESS_WRITE, size, miss);
-    store_sized(rsi, r8, size_log);
+    store_sized(rsi, rdx, size_log);
     L(back);
     Spill sp = spill_state();
     uint64_t pc = insn_pc_;
     uint64_t mm = op.memop | static_cast<uint64_t>(op.mmu_idx) << 8;
     cold_.push_back([this, &miss, &back, pc, mm, sp] {
         L(miss);
-        // rsi = guest address, r8 = value
+        // rsi = guest address, rdx = value (r8 may hold a cached value: saved before it becomes an argument)
         spill_globals(sp);
-        mov(rdi, rbp);
-        mov(edx, static_cast<uint32_t>(mm));
-        mov(rcx, pc);
-        call_keeping(sp, reinterpret_cast<const void *>(&slow_store));
+        call_keeping(sp, reinterpret_cast<const void *>(&slow_store), [&] {
+            mov(r8, rdx);
+            mov(rdi, rbp);
+            mov(edx, static_cast<uint32_t>(mm));
+            mov(rcx, pc);
+        });
         test(eax, eax);
         jz(exc_exit_, T_NEAR);
         jmp(back, T_NEAR);
@@ -1179,8 +1219,10 @@ void BlockEmitter::emit_call(const IrOp &op)
 {
     const KeelIrHelper *h = op.helper;
     static const Reg64 kIntRegs[] = {rdi, rsi, rdx, rcx, r8, r9};
-    // Helpers see the globals in memory; the caller-saved registers hold nothing across the call.
-    flush(false, 0);
+    // Helpers that look at globals see them in memory; the caller-saved registers hold nothing across the
+    // call. Other helpers leave dirty globals in the callee-saved registers.
+    const bool sees_globals = (h->flags & (KEEL_HELPER_READS_GLOBALS | KEEL_HELPER_WRITES_GLOBALS)) != 0;
+    if (sees_globals) flush(false, 0);
     spill_caller_saved();
     std::vector<KeelIrValue> on_stack;
     unsigned ni = 0, nf = 0;
@@ -1217,8 +1259,10 @@ void BlockEmitter::emit_call(const IrOp &op)
         cmp(dword[rbx + exc_off], 0);
         jne(raised, T_NEAR);
         uint64_t pc = insn_pc_;
-        cold_.push_back([this, &raised, pc] {
+        Spill sp = spill_state(); // dirty globals of the instructions before (none when flushed)
+        cold_.push_back([this, &raised, pc, sp] {
             L(raised);
+            spill_globals(sp);
             raise_exit(pc);
         });
     }
@@ -1251,17 +1295,50 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
             load(C, c);
         }
     };
-    bool in_place = false;
-    auto binop = [&](auto &&rr, auto &&ri) {
-        Slot *sd = slot(d);
+    bool in_place = false, in_memory = false;
+    Slot *sd = slot(d);
+    // A = a, in d's cache register when d has one and no second operand lives there (then the op
+    // leaves its result in place), else in rax.
+    auto load_a = [&](bool uses_c) {
         if (sd && sd->cacheable && sd == slot(a)) {
             // d = d op c: straight on d's cache register.
             A = cached(*sd, key_of_[d], true);
-            A32 = A.cvt32();
-            in_place = true;
+        } else if (sd && sd->cacheable && !(uses_c && slot(c) == sd)) {
+            A = cached(*sd, key_of_[d], false);
+            load(A, a);
         } else {
             load(A, a);
+            return;
         }
+        A32 = A.cvt32();
+        in_place = true;
+    };
+    auto binop = [&](auto &&rr, auto &&ri) {
+        if (sd && sd->cacheable && !sd->temp && sd->reg < 0 && sd == slot(a) && imm_of(c, !w, imm) &&
+            !named_later(sd)) {
+            // A global read and written once here (the instruction count at an exit): update memory.
+            Xbyak::Address m = mem(*sd);
+            switch (alu) {
+            case KEEL_IR_ADD:
+                add(m, imm);
+                break;
+            case KEEL_IR_SUB:
+                sub(m, imm);
+                break;
+            case KEEL_IR_AND:
+                and_(m, imm);
+                break;
+            case KEEL_IR_OR:
+                or_(m, imm);
+                break;
+            default:
+                xor_(m, imm);
+                break;
+            }
+            in_memory = true;
+            return;
+        }
+        load_a(true);
         if (imm_of(c, !w, imm)) {
             ri(imm);
         } else {
@@ -1272,7 +1349,18 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
     switch (alu) {
     case KEEL_IR_MOV:
     case KEEL_IR_BITCAST:
-        load(A, a);
+        if (sd && sd->cacheable && !sd->temp && sd->reg < 0 && is_const(a) && !named_later(sd)) {
+            // A constant to a global nothing here reads again (the pc before an exit): straight to memory.
+            int32_t i32;
+            if (imm_of(a, sd->w32, i32)) {
+                mov(mem(*sd), i32);
+            } else {
+                load(rax, a);
+                mov(mem(*sd), rax);
+            }
+            return true;
+        }
+        load_a(false);
         break;
     case KEEL_IR_ADD:
         binop([&] { w ? add(A, C) : add(A32, C32); }, [&](int32_t i) { w ? add(A, i) : add(A32, i); });
@@ -1290,7 +1378,7 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
         binop([&] { w ? xor_(A, C) : xor_(A32, C32); }, [&](int32_t i) { w ? xor_(A, i) : xor_(A32, i); });
         break;
     case KEEL_IR_MUL:
-        load(A, a);
+        load_a(true);
         use_cached_c();
         w ? imul(A, C) : imul(A32, C32);
         break;
@@ -1377,11 +1465,11 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
         w ? not_(A) : not_(A32);
         break;
     case KEEL_IR_NOT:
-        load(A, a);
+        load_a(false);
         w ? not_(A) : not_(A32);
         break;
     case KEEL_IR_NEG:
-        load(A, a);
+        load_a(false);
         w ? neg(A) : neg(A32);
         break;
     case KEEL_IR_SHL:
@@ -1390,7 +1478,7 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
     case KEEL_IR_ROTL:
     case KEEL_IR_ROTR: {
         // x86 takes the count modulo 32 or 64, as ir.h wants.
-        load(A, a);
+        load_a(true);
         const Xbyak::Operand &dst = w ? static_cast<const Xbyak::Operand &>(A) : A32;
         if (is_const(c)) {
             int n = static_cast<int>(val(c).imm & (w ? 63 : 31));
@@ -1468,34 +1556,34 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
         }
         break;
     case KEEL_IR_BSWAP:
-        load(A, a);
+        load_a(false);
         w ? bswap(A) : bswap(A32);
         break;
     case KEEL_IR_EXT8S:
-        load(A, a);
-        w ? movsx(A, al) : movsx(A32, al);
+        load_a(false);
+        w ? movsx(A, A.cvt8()) : movsx(A32, A.cvt8());
         break;
     case KEEL_IR_EXT8U:
-        load(A, a);
-        movzx(A32, al);
+        load_a(false);
+        movzx(A32, A.cvt8());
         break;
     case KEEL_IR_EXT16S:
-        load(A, a);
-        w ? movsx(A, ax) : movsx(A32, ax);
+        load_a(false);
+        w ? movsx(A, A.cvt16()) : movsx(A32, A.cvt16());
         break;
     case KEEL_IR_EXT16U:
-        load(A, a);
-        movzx(A32, ax);
+        load_a(false);
+        movzx(A32, A.cvt16());
         break;
     case KEEL_IR_EXT32S:
     case KEEL_IR_EXTS_I32_I64:
-        load(A, a);
+        load_a(false);
         movsxd(A, A32);
         break;
     case KEEL_IR_EXT32U:
     case KEEL_IR_EXTU_I32_I64:
     case KEEL_IR_TRUNC_I64_I32:
-        load(A, a);
+        load_a(false);
         mov(A32, A32);
         break;
     case KEEL_IR_MINS:
@@ -1524,6 +1612,7 @@ bool BlockEmitter::emit_alu(const IrOp &op, std::string &err)
         err = std::string("no x86-64 code for ") + alu_name(alu);
         return false;
     }
+    if (in_memory) return true;
     if (in_place) {
         slot(d)->dirty = true;
     } else {
@@ -1544,14 +1633,18 @@ bool X86Engine::emit_block(CpuState &cpu, const IrBlock &b, Tb &tb, Code &code, 
     const uint8_t *start = e.getCode();
     size_t n = e.getSize();
     cache_.set_used(cache_.used() + n);
-    if (keel_services && keel_services->log_enabled(KEEL_LOG_OUT_ASM)) {
+    if (keel_services && keel_services->log_enabled(KEEL_LOG_OP_OPT | KEEL_LOG_OUT_ASM)) {
         auto l0 = std::chrono::steady_clock::now();
-        std::string text =
-            disassemble(start, n, reinterpret_cast<uint64_t>(cache_.rx(const_cast<uint8_t *>(start))));
-        keel_services->log_mask(cpu.obj, KEEL_LOG_OUT_ASM,
-                                "OP after optimisation:\n%sOUT: [size=%zu] guest pc 0x%016" PRIx64
-                                ", %u insns\n%s\n",
-                                print_block(b).c_str(), n, tb.pc, tb.n_insns, text.c_str());
+        if (keel_services->log_enabled(KEEL_LOG_OP_OPT))
+            keel_services->log_mask(cpu.obj, KEEL_LOG_OP_OPT, "OP after optimisation:\n%s",
+                                    print_block(b).c_str());
+        if (keel_services->log_enabled(KEEL_LOG_OUT_ASM)) {
+            std::string text =
+                disassemble(start, n, reinterpret_cast<uint64_t>(cache_.rx(const_cast<uint8_t *>(start))));
+            keel_services->log_mask(cpu.obj, KEEL_LOG_OUT_ASM,
+                                    "OUT: [size=%zu] guest pc 0x%016" PRIx64 ", %u insns\n%s\n", n, tb.pc,
+                                    tb.n_insns, text.c_str());
+        }
         log_ns_ += static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0)
                 .count());
