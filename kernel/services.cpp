@@ -310,10 +310,18 @@ void svc_plugins_vcpu_event(KeelObject *obj, void *env, const KeelCpuOps *ops, u
                             KeelPluginVcpuEvent event)
 {
     switch (event) {
-    case KEEL_PLUGIN_VCPU_INIT: plugins::vcpu_init(KeelCpuHandle{obj, env, ops}, cpu_index); break;
-    case KEEL_PLUGIN_VCPU_EXIT: plugins::vcpu_exit(cpu_index); break;
-    case KEEL_PLUGIN_VCPU_IDLE: plugins::vcpu_idle(cpu_index); break;
-    case KEEL_PLUGIN_VCPU_RESUME: plugins::vcpu_resume(cpu_index); break;
+    case KEEL_PLUGIN_VCPU_INIT:
+        plugins::vcpu_init(KeelCpuHandle{obj, env, ops}, cpu_index);
+        break;
+    case KEEL_PLUGIN_VCPU_EXIT:
+        plugins::vcpu_exit(cpu_index);
+        break;
+    case KEEL_PLUGIN_VCPU_IDLE:
+        plugins::vcpu_idle(cpu_index);
+        break;
+    case KEEL_PLUGIN_VCPU_RESUME:
+        plugins::vcpu_resume(cpu_index);
+        break;
     }
 }
 
