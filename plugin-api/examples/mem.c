@@ -9,10 +9,11 @@
 //                   [io=DEVICE]"; values need API v4 (not in the v1 build)
 // Output (qemu_plugin_outs, shown with -d plugin) at exit: "loads: N stores: M", or "accesses: N" inline.
 //
-// Built as libmem.so (v7) and libmem-v1.so (QEMU 7.2's API: a shared counter instead of a scoreboard).
+// Built as libmem.so (v7) and libmem-v1.so (QEMU 7.2's API: per-vCPU counters of its own, no scoreboard).
 #include <qemu-plugin.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -21,9 +22,32 @@ static bool use_inline, trace;
 static enum qemu_plugin_mem_rw rw = QEMU_PLUGIN_MEM_RW;
 
 #if QEMU_PLUGIN_VERSION == 1
-static uint64_t loads, stores, accesses; // shared by all vCPUs
-#define ADD(counter, vcpu) ((void)(vcpu), __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED))
-#define TOTAL(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
+// No scoreboards: callbacks count in one cache line per vCPU (only that vCPU writes it: no atomics), the
+// inline op, which has no vCPU index in version 1, in one shared counter.
+struct counts {
+    uint64_t loads, stores;
+    char pad[48];
+};
+static struct counts *per_vcpu;
+static int n_vcpus;
+static uint64_t accesses;
+#define ADD(counter, vcpu) (per_vcpu[vcpu].counter++)
+#define TOTAL(counter) total_##counter()
+#define TOTAL_OF(counter)                   \
+    static uint64_t total_##counter(void)   \
+    {                                       \
+        uint64_t sum = 0;                   \
+        for (int i = 0; i < n_vcpus; i++) { \
+            sum += per_vcpu[i].counter;     \
+        }                                   \
+        return sum;                         \
+    }
+TOTAL_OF(loads)
+TOTAL_OF(stores)
+static uint64_t total_accesses(void)
+{
+    return accesses;
+}
 #else
 struct counts {
     uint64_t loads, stores, accesses;
@@ -134,13 +158,14 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
     qemu_plugin_outs(line);
 #if QEMU_PLUGIN_VERSION >= 2
     qemu_plugin_scoreboard_free(board);
+#else
+    free(per_vcpu);
 #endif
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
                                            char **argv)
 {
-    (void)info;
     for (int i = 0; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         const char *val = eq ? eq + 1 : "";
@@ -166,7 +191,14 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             return -1;
         }
     }
-#if QEMU_PLUGIN_VERSION >= 2
+#if QEMU_PLUGIN_VERSION == 1
+    n_vcpus = info->system_emulation ? info->system.max_vcpus : 1;
+    per_vcpu = calloc(n_vcpus > 0 ? (size_t)n_vcpus : 1, sizeof(*per_vcpu));
+    if (!per_vcpu) {
+        return -1;
+    }
+#else
+    (void)info;
     board = qemu_plugin_scoreboard_new(sizeof(struct counts));
     loads = qemu_plugin_scoreboard_u64_in_struct(board, struct counts, loads);
     stores = qemu_plugin_scoreboard_u64_in_struct(board, struct counts, stores);

@@ -151,3 +151,48 @@ TEST_CASE("tcg opt: a global written twice keeps only the last write, unless som
     CHECK(s.find("mov_i64 x0,$0x3") != std::string::npos);
     CHECK(s.find("mov_i64 x2,$0x4") != std::string::npos);
 }
+
+TEST_CASE("tcg opt: inline counters merge up to the next memory access, call or exit", "[tcg][opt]")
+{
+    static uint64_t counter, other;
+    Block k;
+    auto count = [&](uint64_t *p, uint64_t n) { // what a plugin's inline ADD_U64 becomes
+        KeelIrValue t = k.o->temp(&k.b, KEEL_IR_I64), ptr = k.o->const_ptr(&k.b, p);
+        k.o->load_host(&k.b, t, ptr, 0, KEEL_MO_64);
+        k.o->alu(&k.b, KEEL_IR_ADD, t, t, k.c64(n));
+        k.o->store_host(&k.b, t, ptr, 0, KEEL_MO_64);
+    };
+    count(&counter, 1);
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X0), k.g(X0), k.c64(1));
+    count(&other, 5); // another word in between: no effect on the first
+    k.o->insn_start(&k.b, kRam + 4, 4, 0);
+    count(&counter, 2); // -> into the first: 3
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X1), k.g(X1), k.g(X0));
+    k.o->insn_start(&k.b, kRam + 8, 4, 0);
+    count(&counter, 4); // -> 7; this instruction's load may fault: the count up to it is in memory first
+    KeelIrValue v = k.o->temp(&k.b, KEEL_IR_I64);
+    k.o->load(&k.b, v, k.g(X3), KEEL_MO_64, 0);
+    k.o->alu(&k.b, KEEL_IR_MOV, k.g(X2), v, 0);
+    k.o->insn_start(&k.b, kRam + 12, 4, 0);
+    count(&counter, 8); // after the load: a new counter
+    k.o->insn_start(&k.b, kRam + 16, 4, 0);
+    count(&counter, 16); // -> 24
+    k.exit();
+    REQUIRE(opt::optimize(k.ir()));
+    std::string s = k.text();
+    INFO(s);
+    auto n = [&](const std::string &what) {
+        size_t c = 0;
+        for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1))
+            ++c;
+        return c;
+    };
+    CHECK(n("ld_host_i64") == 3); // counter before the load, counter after it, other
+    CHECK(n("st_host_i64") == 3);
+    CHECK(s.find(",$0x7\n") != std::string::npos);
+    CHECK(s.find(",$0x18\n") != std::string::npos);
+    CHECK(s.find(",$0x5\n") != std::string::npos);
+    // The load stays between the two counters.
+    CHECK(s.find(" ld_i64 ") > s.find(",$0x7\n"));
+    CHECK(s.find(" ld_i64 ") < s.find(",$0x18\n"));
+}

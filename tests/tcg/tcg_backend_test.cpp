@@ -471,3 +471,60 @@ TEST_CASE("tcg: dirty globals stay cached across helpers that do not look at the
         }
     }
 }
+
+TEST_CASE("tcg: inline counters count every instruction up to a fault, and leave cached globals alone",
+          "[tcg][counter]")
+{
+    // Four instructions, each with a plugin-style inline counter; the third loads from x3 (faulting or
+    // not). The counter must read 3 after a fault (the faulting instruction's own count ran before it), 4
+    // otherwise, on both engines, and dirty globals around the counters must come out exact.
+    static uint64_t counter;
+    for (bool tci : {true, false}) {
+        for (bool fault : {false, true}) {
+            UseEngine use(tci);
+            Rig r;
+            r.blocks[kRam] = [](B b, Ops o, uint64_t pc) {
+                auto count = [&] {
+                    KeelIrValue t = o->temp(b, KEEL_IR_I64), p = o->const_ptr(b, &counter);
+                    o->load_host(b, t, p, 0, KEEL_MO_64);
+                    o->alu(b, KEEL_IR_ADD, t, t, o->const_int(b, KEEL_IR_I64, 1));
+                    o->store_host(b, t, p, 0, KEEL_MO_64);
+                };
+                KeelIrValue x0 = o->global(b, X0), x1 = o->global(b, X1), x2 = o->global(b, X2);
+                count();
+                o->alu(b, KEEL_IR_ADD, x0, x0, o->const_int(b, KEEL_IR_I64, 1));
+                o->insn_start(b, pc + 4, 4, 0);
+                count();
+                o->alu(b, KEEL_IR_ADD, x1, x1, x0);
+                o->insn_start(b, pc + 8, 4, 0);
+                count();
+                KeelIrValue v = o->temp(b, KEEL_IR_I64);
+                o->load(b, v, o->global(b, X3), KEEL_MO_64, 0);
+                o->alu(b, KEEL_IR_MOV, x2, v, 0);
+                o->insn_start(b, pc + 12, 4, 0);
+                count();
+                o->alu(b, KEEL_IR_ADD, x0, x0, x1);
+                o->alu(b, KEEL_IR_MOV, o->global(b, PC), o->const_int(b, KEEL_IR_I64, kStopPc), 0);
+                o->exit_tb(b);
+            };
+            counter = 0;
+            r.env.x[0] = 10;
+            r.env.x[1] = 20;
+            r.env.x[3] = fault ? kData + 0x1000 : kData;
+            r.env.unmapped_page = kData + 0x1000;
+            std::memcpy(r.ram(kData), "\x2a\0\0\0\0\0\0\0", 8);
+            REQUIRE(r.run_from(kRam) == 0);
+            INFO("tci " << tci << " fault " << fault);
+            CHECK(r.env.x[1] == 31);
+            if (fault) {
+                CHECK(counter == 3);
+                CHECK(r.env.exception_pc == kRam + 8);
+                CHECK(r.env.x[0] == 11);
+            } else {
+                CHECK(counter == 4);
+                CHECK(r.env.x[2] == 42);
+                CHECK(r.env.x[0] == 11 + 31);
+            }
+        }
+    }
+}

@@ -34,6 +34,13 @@ void remove_dead_code(exec::IrBlock &b);
 // operation reads it, may fault, calls out or leaves the block.
 void remove_dead_stores(exec::IrBlock &b);
 
+// Inline counters (a plugin's ADD_U64: load_host, add, store_host of one 64-bit host word at a constant
+// address): a later addition to the same word moves into an earlier one when nothing between them can
+// see the word or leave the block (only computation, instruction markers, pure helper calls and other
+// host words lie between). A guest memory access, which may fault, keeps the counts of the instructions
+// before it in memory.
+void merge_counters(exec::IrBlock &b);
+
 // Removes the operations marked in `gone`, keeping labels and instruction records pointing at the
 // right operations.
 void compact(exec::IrBlock &b, const std::vector<bool> &gone);

@@ -8,6 +8,7 @@ namespace keel::tcg::opt
 bool optimize(exec::IrBlock &b)
 {
     fold_constants(b);
+    merge_counters(b);
     remove_dead_stores(b);
     remove_dead_code(b);
     return exec::verify(b);

@@ -768,6 +768,12 @@ class BlockEmitter : public Emitter
     void emit_load(const IrOp &op);
     void emit_store(const IrOp &op);
     void emit_host_mem(const IrOp &op);
+    // Whether host memory op `op` may touch the bytes of a cacheable global (its base is not a constant
+    // pointer outside the env's globals).
+    bool host_may_alias_globals(const IrOp &op) const;
+    // A load_host/add/store_host of one 64-bit word at a constant address whose temps die there (a
+    // plugin's inline counter): one `add qword [addr], imm`. False if the ops at op_at_ are not that.
+    bool emit_host_add(const IrOp &op);
     void emit_call(const IrOp &op);
     void emit_goto_tb(unsigned slot);
     // lookup_and_goto: the jump cache probed inline; on a hit, on to the next block's chained entry.
@@ -966,6 +972,12 @@ bool BlockEmitter::run(std::string &err)
             emit_store(op);
             break;
         case OpKind::LoadHost:
+            if (emit_host_add(op)) {
+                op_at_ += 2;
+                break;
+            }
+            emit_host_mem(op);
+            break;
         case OpKind::StoreHost:
             emit_host_mem(op);
             break;
@@ -1191,10 +1203,50 @@ void BlockEmitter::emit_store(const IrOp &op)
     });
 }
 
+bool BlockEmitter::host_may_alias_globals(const IrOp &op) const
+{
+    const IrVal &base = val(op.v[1]);
+    if (base.kind != ValKind::Const) return true;
+    const uint64_t lo = base.imm + static_cast<uint64_t>(op.imm);
+    const uint64_t hi = lo + (uint64_t(1) << (op.memop & KEEL_MO_SIZE_MASK));
+    const KeelCpuOps *ops = cpu_.ops;
+    const uint64_t env = reinterpret_cast<uintptr_t>(cpu_.env);
+    for (unsigned g = 0; g < ops->n_globals; ++g) {
+        const uint64_t at = env + ops->globals[g].offset;
+        if (lo < at + 8 && at < hi) return true;
+    }
+    return hi < lo; // wrapped around: assume the worst
+}
+
+bool BlockEmitter::emit_host_add(const IrOp &op)
+{
+    if (op_at_ + 2 >= b_.ops.size()) return false;
+    const IrOp &add_op = b_.ops[op_at_ + 1], &st = b_.ops[op_at_ + 2];
+    if ((op.memop & KEEL_MO_SIZE_MASK) != KEEL_MO_64 || add_op.kind != OpKind::Alu ||
+        add_op.alu != KEEL_IR_ADD || st.kind != OpKind::StoreHost ||
+        (st.memop & KEEL_MO_SIZE_MASK) != KEEL_MO_64 || st.imm != op.imm || add_op.v[1] != op.v[0] ||
+        st.v[0] != add_op.v[0] || val(add_op.v[2]).kind != ValKind::Const)
+        return false;
+    const IrVal &base = val(op.v[1]), &sbase = val(st.v[1]);
+    const int64_t imm = static_cast<int64_t>(val(add_op.v[2]).imm);
+    if (base.kind != ValKind::Const || sbase.kind != ValKind::Const || base.imm != sbase.imm ||
+        imm != static_cast<int32_t>(imm) || host_may_alias_globals(op))
+        return false;
+    // Both temps must die here (nothing reads the loaded or the added value afterwards).
+    const Slot *t = slot(op.v[0]), *u = slot(add_op.v[0]);
+    if (!t || !u || !t->temp || !u->temp || t->last_read > op_at_ + 2 || u->last_read > op_at_ + 2)
+        return false;
+    mov(rax, base.imm + static_cast<uint64_t>(op.imm));
+    add(qword[rax], static_cast<int32_t>(imm));
+    return true;
+}
+
 void BlockEmitter::emit_host_mem(const IrOp &op)
 {
-    // Host memory may be the env itself: globals are in memory around the access, and re-read after a store.
-    flush(false, 0);
+    // Host memory may be the env itself: then globals are in memory around the access, and re-read after
+    // a store. A constant pointer elsewhere (a plugin's counter) leaves the register cache alone.
+    const bool alias = host_may_alias_globals(op);
+    if (alias) flush(false, 0);
     if (op.kind == OpKind::StoreHost) load(rcx, op.v[0]);
     load(rax, op.v[1]);
     int64_t off = op.imm;
@@ -1212,7 +1264,7 @@ void BlockEmitter::emit_host_mem(const IrOp &op)
         return;
     }
     store_sized(at, rcx, size_log);
-    forget_globals();
+    if (alias) forget_globals();
 }
 
 void BlockEmitter::emit_call(const IrOp &op)
