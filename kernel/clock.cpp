@@ -127,7 +127,7 @@ bool VirtualClock::running() const
 void VirtualClock::start()
 {
     std::lock_guard<std::mutex> g(lock_);
-    if (running_.load(std::memory_order_relaxed)) return;
+    if (running_.load(std::memory_order_relaxed) || controlled_.load(std::memory_order_relaxed)) return;
     update(true);
     if (listener_) listener_();
 }
@@ -137,6 +137,39 @@ void VirtualClock::stop()
     std::lock_guard<std::mutex> g(lock_);
     if (!running_.load(std::memory_order_relaxed)) return;
     update(false);
+    if (listener_) listener_();
+}
+
+bool VirtualClock::take_control()
+{
+    std::lock_guard<std::mutex> g(lock_);
+    if (controlled_.load(std::memory_order_relaxed)) return false;
+    if (running_.load(std::memory_order_relaxed)) update(false);
+    controlled_.store(true, std::memory_order_relaxed);
+    if (listener_) listener_();
+    return true;
+}
+
+bool VirtualClock::advance_to(int64_t ns)
+{
+    std::lock_guard<std::mutex> g(lock_);
+    if (!controlled_.load(std::memory_order_relaxed) || ns <= value_.load(std::memory_order_relaxed))
+        return false;
+    uint64_t s = seq_.load(std::memory_order_relaxed);
+    seq_.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    value_.store(ns, std::memory_order_relaxed);
+    seq_.store(s + 2, std::memory_order_release);
+    // No listener call: the caller runs the timers now due itself (on the vCPU thread, deterministically);
+    // later deadlines stay unreachable for the main loop's sleep while the clock is frozen.
+    return true;
+}
+
+void VirtualClock::release_control(bool run)
+{
+    std::lock_guard<std::mutex> g(lock_);
+    if (!controlled_.exchange(false, std::memory_order_relaxed)) return;
+    if (run && !running_.load(std::memory_order_relaxed)) update(true);
     if (listener_) listener_();
 }
 

@@ -61,6 +61,17 @@ class VirtualClock
     static void icount_attach(const KeelIcountHooks *h);
     static const KeelIcountHooks *icount_hooks();
 
+    // ---- time control by a plugin (qemu_plugin_request_time_control) ----
+    // Freezes the clock at its value (start() no longer resumes it): from now on only advance_to moves
+    // it. False if it is already controlled.
+    bool take_control();
+    bool controlled() const { return controlled_.load(std::memory_order_relaxed); }
+    // Moves a controlled clock forward to ns (never backwards); true if it moved. The caller then runs the
+    // virtual timers due (TimerManager::run_expired_virtual).
+    bool advance_to(int64_t ns);
+    // The controlling plugin is gone: the clock runs again from its value (if it was started).
+    void release_control(bool run);
+
   private:
     struct Snapshot {
         bool running;
@@ -82,6 +93,7 @@ class VirtualClock
     std::atomic<bool> icount_sleep_{true};
     std::atomic<int64_t> icount_insns_{0};
     std::atomic<int64_t> icount_bias_{0};
+    std::atomic<bool> controlled_{false};
 };
 
 // Owns every KeelTimer. mod/del/free may be called from any thread; the

@@ -221,6 +221,24 @@ SymbolTable symbols_of(const BootPlan &plan)
     return out;
 }
 
+// The guest symbols of -kernel and -bios files a board module loads itself (qemu_plugin_insn_symbol):
+// -kernel's win, as in symbols_of. Files that are not ELF have none; errors are the board's to report.
+SymbolTable symbols_of_files(const RunConfig &cfg)
+{
+    SymbolTable out;
+    std::vector<std::string> files;
+    if (!cfg.kernel.empty()) files.push_back(cfg.kernel);
+    if (cfg.bios && *cfg.bios != "none" && *cfg.bios != "default") files.push_back(*cfg.bios);
+    for (const std::string &f : files) {
+        try {
+            for (const auto &[name, addr] : read_guest_image(f, 0).symbols)
+                out.emplace(name, addr);
+        } catch (const Error &) {
+        }
+    }
+    return out;
+}
+
 // A manifest's `board:` module: checked against the CPUs, given the boot options.
 // Its state is destroyed however the run ends (dumpdtb, an error, the guest).
 struct Board {
@@ -547,7 +565,7 @@ int run(const std::vector<std::string> &args)
         plugin_specs.push_back(plugins::parse_spec(p));
     if (!plugin_specs.empty()) {
         int n = static_cast<int>(m->cpus().size());
-        plugins::set_symbols(symbols_of(boot));
+        plugins::set_symbols(board.record ? symbols_of_files(cfg) : symbols_of(boot));
         plugins::load(plugin_specs, {n, n});
     }
     int status = bops ? k.run(*accel, board_boot) : k.run(*accel, [&] {

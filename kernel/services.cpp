@@ -330,6 +330,31 @@ void svc_plugins_discon(unsigned cpu_index, unsigned type, uint64_t from_pc, uin
     plugins::discon(cpu_index, static_cast<int>(type), from_pc, to_pc);
 }
 
+void svc_plugins_attach(const KeelPluginHooks *hooks)
+{
+    plugins::attach(hooks);
+}
+
+void svc_plugins_vcpu_run(unsigned cpu_index)
+{
+    plugins::vcpu_run(cpu_index);
+}
+
+void svc_plugins_flushed()
+{
+    plugins::flushed();
+}
+
+bool svc_plugins_redirect(unsigned cpu_index, uint64_t *pc)
+{
+    return plugins::redirect(cpu_index, pc);
+}
+
+unsigned svc_plugins_cut()
+{
+    return plugins::cut();
+}
+
 void svc_cpu_kick(KeelObject *cpu)
 {
     if (cpu) kernel().kick_cpu(cpu);
@@ -603,6 +628,11 @@ const KeelServices kServices = {
     svc_plugins_instrument,
     svc_plugins_vcpu_event,
     svc_plugins_discon,
+    svc_plugins_attach,
+    svc_plugins_vcpu_run,
+    svc_plugins_flushed,
+    svc_plugins_redirect,
+    svc_plugins_cut,
 };
 
 } // namespace

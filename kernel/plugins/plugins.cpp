@@ -5,6 +5,9 @@
 
 #include <dlfcn.h>
 #include <glib.h>
+#include <link.h>
+
+#include <csetjmp>
 
 #include <algorithm>
 #include <cinttypes>
@@ -18,6 +21,7 @@
 #include <keel/log.h>
 
 #include "error.h"
+#include "kernel.h"
 #include "log.h"
 #include "machine.h"
 #include "memory.h"
@@ -46,7 +50,8 @@ struct Plugin {
     Cb tb_trans, atexit, flush, init, exit, idle, resume, discon;
     int discon_mask = 0;
     bool uninstalled = false;
-    uint32_t gen = 0; // bumped by reset/uninstall: older registrations in translated code stop firing
+    // Where its segments are mapped: finds the plugin calling an entry from a directly called callback.
+    std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
 };
 
 struct Scoreboard {
@@ -76,7 +81,6 @@ struct CallRec {
     unsigned vcpu;
     uint64_t pc;   // the instruction's (or block's) pc: what register reads report as pc
     uint32_t info; // memory callbacks: qemu_plugin_meminfo_t
-    uint32_t gen;
 };
 
 // A registration made in a tb_trans callback, turned into IR after all plugins ran.
@@ -122,6 +126,14 @@ struct MemCtx {
     uint64_t value;
 };
 
+// A qemu_plugin_reset/uninstall waiting for the engines to drop the translated code.
+struct Pending {
+    Plugin *p;
+    void *cb;
+    void *ud;
+    bool uninstall;
+};
+
 struct State {
     std::vector<std::unique_ptr<Plugin>> plugins;
     MachineInfo info;
@@ -132,6 +144,14 @@ struct State {
     std::map<std::tuple<Plugin *, void *, void *, unsigned, uint64_t, uint32_t>, CallRec *> rec_index;
     std::vector<Scoreboard *> scoreboards;
     std::deque<std::string> device_names; // strings handed out by hwaddr_device_name
+    // NO_REGS exec callbacks are called directly by translated code: one helper per plugin function.
+    std::deque<KeelIrHelper> direct;
+    std::deque<std::string> direct_names;
+    std::map<void *, const KeelIrHelper *> direct_index;
+    const KeelPluginHooks *hooks = nullptr; // of the engine running (on the vCPU thread)
+    std::vector<Pending> pending;
+    unsigned cut = 0;          // the last instrumented block must be cut to this many instructions (0: no)
+    bool time_control = false; // a plugin holds the virtual clock (qemu_plugin_request_time_control)
     bool exited = false;
 };
 
@@ -148,6 +168,12 @@ thread_local uint64_t t_pc = 0;
 thread_local bool t_pc_valid = false;
 thread_local const MemCtx *t_mem = nullptr;
 thread_local Hwaddr t_hwaddr;
+// Inside a QEMU_PLUGIN_CB_RW_REGS_PC callback: where qemu_plugin_set_pc leaves the plugin to.
+thread_local std::jmp_buf *t_redirect_jmp = nullptr;
+// A redirect waiting for the execution loop (redirect()).
+thread_local bool t_redirected = false;
+thread_local unsigned t_redirect_vcpu = 0;
+thread_local uint64_t t_redirect_pc = 0;
 
 // Sets the calling context for one call into a plugin.
 struct Scope {
@@ -184,19 +210,42 @@ Plugin *by_id(uint64_t id)
     return s.plugins[id - 1].get();
 }
 
-// The plugin calling an entry that has no id: the one being called back, else the .so holding @ra.
+// The plugin calling an entry that has no id: the one being called back, else the .so holding @ra (a
+// callback called directly by translated code).
 Plugin *caller(const void *ra)
 {
     if (t_plugin) return t_plugin;
-    Dl_info info;
-    if (ra && dladdr(ra, &info)) {
-        for (auto &p : st().plugins) {
-            Dl_info other;
-            void *sym = dlsym(p->handle, "qemu_plugin_install");
-            if (sym && dladdr(sym, &other) && other.dli_fbase == info.dli_fbase) return p.get();
-        }
-    }
+    auto a = reinterpret_cast<uintptr_t>(ra);
+    for (auto &p : st().plugins)
+        for (const auto &[lo, hi] : p->ranges)
+            if (a >= lo && a < hi) return p.get();
     return nullptr;
+}
+
+// The address ranges of the segments of the object dlopen returned @handle for.
+std::vector<std::pair<uintptr_t, uintptr_t>> mapped_ranges(void *handle)
+{
+    struct Find {
+        link_map *lm;
+        std::vector<std::pair<uintptr_t, uintptr_t>> out;
+    } f{nullptr, {}};
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &f.lm) != 0 || !f.lm) return {};
+    dl_iterate_phdr(
+        [](dl_phdr_info *info, size_t, void *data) {
+            auto *f = static_cast<Find *>(data);
+            if (info->dlpi_addr != f->lm->l_addr || !info->dlpi_name || !f->lm->l_name ||
+                std::strcmp(info->dlpi_name, f->lm->l_name) != 0)
+                return 0;
+            for (unsigned i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_LOAD) continue;
+                uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+                f->out.emplace_back(lo, lo + ph.p_memsz);
+            }
+            return 1;
+        },
+        &f);
+    return f.out;
 }
 
 int caller_version(const void *ra)
@@ -239,23 +288,84 @@ void clear_callbacks(Plugin *p)
 {
     p->tb_trans = p->atexit = p->flush = p->init = p->exit = p->idle = p->resume = p->discon = Cb{};
     p->discon_mask = 0;
-    p->gen++;
+}
+
+// Runs the reset/uninstall callbacks that waited for the translated code to be dropped.
+void run_pending()
+{
+    State &s = st();
+    while (!s.pending.empty()) {
+        Pending d = s.pending.front();
+        s.pending.erase(s.pending.begin());
+        if (!d.cb) continue;
+        Scope sc(d.p, -1);
+        if (d.p->version >= 7) {
+            reinterpret_cast<void (*)(void *)>(d.cb)(d.ud);
+        } else {
+            reinterpret_cast<void (*)(uint64_t)>(d.cb)(d.p->id);
+        }
+    }
+}
+
+// qemu_plugin_reset/uninstall: the plugin's callbacks are gone for new translations at once; the engines
+// drop the code instrumented before (as QEMU flushes its translation cache), then the callback runs.
+void reset_plugin(Plugin *p, void *cb, void *ud, bool uninstall)
+{
+    State &s = st();
+    clear_callbacks(p);
+    if (uninstall) p->uninstalled = true;
+    s.pending.push_back(Pending{p, cb, p->version >= 7 ? ud : nullptr, uninstall});
+    if (s.hooks && s.hooks->request_flush) {
+        s.hooks->request_flush(s.hooks->opaque);
+    } else {
+        run_pending(); // no engine running: no translated code
+    }
+}
+
+// Guest physical memory a plugin wrote: translated code from it must go.
+void code_written(uint64_t paddr, uint64_t len)
+{
+    State &s = st();
+    if (s.hooks && s.hooks->code_written) s.hooks->code_written(s.hooks->opaque, paddr, len);
 }
 
 // --- translated-code helpers ------------------------------------------------------------------------------
 
+// Exec callbacks that read or write registers (NO_REGS ones are called directly, see direct_helper).
 void h_exec(void *r)
 {
     auto *rec = static_cast<CallRec *>(r);
-    if (rec->gen != rec->p->gen || rec->p->uninstalled) return;
     Scope s(rec->p, static_cast<int>(rec->vcpu), rec->pc, true);
     reinterpret_cast<void (*)(unsigned, void *)>(rec->fn)(rec->vcpu, rec->ud);
+}
+
+// QEMU_PLUGIN_CB_RW_REGS_PC: the callback may call qemu_plugin_set_pc, which does not return to it (v7
+// declares it noreturn): it jumps back here, and the helper reports an exception so that the engine
+// leaves the block with everything written so far; the loop then asks redirect() and goes on at the new
+// pc. Only the plugin's frames are skipped, never the engine's.
+void h_exec_pc(void *r)
+{
+    auto *rec = static_cast<CallRec *>(r);
+    Scope s(rec->p, static_cast<int>(rec->vcpu), rec->pc, true);
+    std::jmp_buf jb;
+    std::jmp_buf *outer = t_redirect_jmp;
+    t_redirect_jmp = &jb;
+    if (setjmp(jb) == 0) {
+        reinterpret_cast<void (*)(unsigned, void *)>(rec->fn)(rec->vcpu, rec->ud);
+        t_redirect_jmp = outer;
+        return;
+    }
+    t_redirect_jmp = outer;
+    t_redirected = true;
+    t_redirect_vcpu = rec->vcpu;
+    State &st_ = st();
+    if (rec->vcpu < st_.vcpus.size() && st_.vcpus[rec->vcpu].env)
+        KEEL_CPU_COMMON(st_.vcpus[rec->vcpu].env)->exception = 1;
 }
 
 void h_mem(void *r, uint64_t vaddr, uint64_t value)
 {
     auto *rec = static_cast<CallRec *>(r);
-    if (rec->gen != rec->p->gen || rec->p->uninstalled) return;
     MemCtx m{rec->info, vaddr, value};
     Scope s(rec->p, static_cast<int>(rec->vcpu), rec->pc, true, &m);
     reinterpret_cast<void (*)(unsigned, uint32_t, uint64_t, void *)>(rec->fn)(rec->vcpu, rec->info, vaddr,
@@ -265,11 +375,19 @@ void h_mem(void *r, uint64_t vaddr, uint64_t value)
 #define KEEL_FN_(f) reinterpret_cast<void (*)(void)>(f)
 constexpr uint32_t kReadsGlobals = KEEL_HELPER_READS_GLOBALS;
 constexpr uint32_t kRwGlobals = KEEL_HELPER_READS_GLOBALS | KEEL_HELPER_WRITES_GLOBALS;
-// By qemu_plugin_cb_flags: NO_REGS, R_REGS, RW_REGS (and RW_REGS_PC).
-const KeelIrHelper kExecHelpers[3] = {
+// By qemu_plugin_cb_flags: NO_REGS (unused: those are called directly), R_REGS, RW_REGS, RW_REGS_PC.
+const KeelIrHelper kExecHelpers[4] = {
     {"plugin_exec", KEEL_FN_(h_exec), 0, 0, 1, {KEEL_IR_PTR}, 0, {}},
     {"plugin_exec_r", KEEL_FN_(h_exec), 0, 0, 1, {KEEL_IR_PTR}, kReadsGlobals, {}},
     {"plugin_exec_rw", KEEL_FN_(h_exec), 0, 0, 1, {KEEL_IR_PTR}, kRwGlobals, {}},
+    {"plugin_exec_rw_pc",
+     KEEL_FN_(h_exec_pc),
+     0,
+     0,
+     1,
+     {KEEL_IR_PTR},
+     kRwGlobals | KEEL_HELPER_MAY_RAISE,
+     {}},
 };
 const KeelIrHelper kMemHelpers[3] = {
     {"plugin_mem", KEEL_FN_(h_mem), 0, 0, 3, {KEEL_IR_PTR, KEEL_IR_I64, KEEL_IR_I64}, 0, {}},
@@ -283,13 +401,44 @@ const KeelIrHelper &pick(const KeelIrHelper (&h)[3], int flags)
     return h[flags <= 0 ? 0 : flags == 1 ? 1 : 2];
 }
 
+constexpr int kCbRwRegsPc = 3; // QEMU_PLUGIN_CB_RW_REGS_PC
+
+const KeelIrHelper &pick_exec(int flags)
+{
+    return kExecHelpers[flags <= 0 ? 0 : flags >= kCbRwRegsPc ? 3 : flags];
+}
+
+// The helper that calls plugin function @fn directly: qemu_plugin_vcpu_udata_cb_t (vcpu index, userdata)
+// in every API version, so translated code passes both as constants. It touches no guest state (NO_REGS).
+const KeelIrHelper *direct_helper(void *fn)
+{
+    State &s = st();
+    auto it = s.direct_index.find(fn);
+    if (it != s.direct_index.end()) return it->second;
+    Dl_info info;
+    char addr[32];
+    std::snprintf(addr, sizeof addr, "%p", fn);
+    s.direct_names.push_back(
+        std::string("plugin:") +
+        (dladdr(fn, &info) && info.dli_sname && info.dli_saddr == fn ? info.dli_sname : addr));
+    KeelIrHelper h{};
+    h.name = s.direct_names.back().c_str();
+    h.fn = reinterpret_cast<void (*)(void)>(fn);
+    h.nargs = 2;
+    h.args[0] = KEEL_IR_I32;
+    h.args[1] = KEEL_IR_PTR;
+    s.direct.push_back(h);
+    s.direct_index[fn] = &s.direct.back();
+    return &s.direct.back();
+}
+
 CallRec *record(Plugin *p, void *fn, void *ud, unsigned vcpu, uint64_t pc, uint32_t info)
 {
     State &s = st();
     auto key = std::make_tuple(p, fn, ud, vcpu, pc, info);
     auto it = s.rec_index.find(key);
-    if (it != s.rec_index.end() && it->second->gen == p->gen) return it->second;
-    s.recs.push_back(CallRec{p, fn, ud, vcpu, pc, info, p->gen});
+    if (it != s.rec_index.end()) return it->second;
+    s.recs.push_back(CallRec{p, fn, ud, vcpu, pc, info});
     s.rec_index[key] = &s.recs.back();
     return &s.recs.back();
 }
@@ -366,8 +515,13 @@ void emit_exec(KeelIrBuilder *b, const KeelIrBuilderOps *o, const Reg &r, unsign
             o->brcond(b, c, t, o->const_int(b, KEEL_IR_I64, r.imm), skip);
         }
     }
-    KeelIrValue arg = o->const_ptr(b, record(r.p, r.fn, r.ud, vcpu, pc, 0));
-    o->call(b, &pick(kExecHelpers, r.flags), 0, &arg, 1);
+    if (r.flags <= 0) {
+        KeelIrValue args[2] = {o->const_int(b, KEEL_IR_I32, vcpu), o->const_ptr(b, r.ud)};
+        o->call(b, direct_helper(r.fn), 0, args, 2);
+    } else {
+        KeelIrValue arg = o->const_ptr(b, record(r.p, r.fn, r.ud, vcpu, pc, 0));
+        o->call(b, &pick_exec(r.flags), 0, &arg, 1);
+    }
     if (skip) o->set_label(b, skip);
 }
 
@@ -477,6 +631,7 @@ bool vaddr_access(uint64_t addr, uint8_t *buf, size_t len, bool write)
         size_t n = static_cast<size_t>(std::min<uint64_t>(len, 0x1000 - (addr & 0xfff)));
         KeelMemResult r = write ? as->write_buf(paddr, buf, n) : as->read_buf(paddr, buf, n);
         if (r != KEEL_MEM_OK) return false;
+        if (write) code_written(paddr, n);
         addr += n, buf += n, len -= n;
     }
     return true;
@@ -581,6 +736,7 @@ void load_one(const PluginSpec &spec)
     dlerror();
     p->handle = dlopen(spec.path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!p->handle) fail(spec.path, dl_error());
+    p->ranges = mapped_ranges(p->handle);
     Plugin *raw = p.get();
     s.plugins.push_back(std::move(p));
     raw->id = s.plugins.size();
@@ -696,6 +852,13 @@ void unload_all()
     s.scoreboards.clear();
     s.vcpus.clear();
     s.device_names.clear();
+    s.direct_index.clear();
+    s.direct.clear();
+    s.direct_names.clear();
+    s.pending.clear();
+    s.cut = 0;
+    if (s.time_control) keel::kernel().vclock().release_control(false);
+    s.time_control = false;
 }
 
 void set_symbols(const std::map<std::string, uint64_t> &by_name)
@@ -703,7 +866,8 @@ void set_symbols(const std::map<std::string, uint64_t> &by_name)
     State &s = st();
     s.symbols.clear();
     for (const auto &[name, addr] : by_name)
-        s.symbols.emplace(addr, name); // the first name (alphabetically) at an address wins
+        if (!name.empty() && name[0] != '$') // not the ELF mapping symbols ($x, $d, $xrv64i2p1_...)
+            s.symbols.emplace(addr, name);   // the first name (alphabetically) at an address wins
 }
 
 void set_output(std::function<void(const char *)> sink)
@@ -756,10 +920,39 @@ void discon(unsigned index, int type, uint64_t from_pc, uint64_t to_pc)
     }
 }
 
-void flush()
+void attach(const KeelPluginHooks *hooks)
 {
-    for (auto &p : st().plugins)
+    State &s = st();
+    s.hooks = hooks;
+    if (!hooks) run_pending(); // the engine stopped: the code waiting to be dropped never runs again
+}
+
+void vcpu_run(unsigned index)
+{
+    t_vcpu = static_cast<int>(index);
+}
+
+void flushed()
+{
+    State &s = st();
+    for (auto &p : s.plugins)
         if (!p->uninstalled) call_simple_cb(p.get(), p->flush.fn, p->flush.ud);
+    run_pending();
+}
+
+bool redirect(unsigned index, uint64_t *pc)
+{
+    if (!t_redirected || t_redirect_vcpu != index) return false;
+    t_redirected = false;
+    *pc = t_redirect_pc;
+    return true;
+}
+
+unsigned cut()
+{
+    unsigned n = st().cut;
+    st().cut = 0;
+    return n;
 }
 
 void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *o)
@@ -777,6 +970,7 @@ void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *o)
         tb.insns.push_back(std::move(in));
     }
     bool any = false;
+    s.cut = 0;
     for (auto &p : s.plugins) {
         if (!p->tb_trans.fn || p->uninstalled) continue;
         any = true;
@@ -787,7 +981,15 @@ void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *o)
             reinterpret_cast<void (*)(uint64_t, PTb *)>(p->tb_trans.fn)(p->id, &tb);
         }
     }
-    if (any) emit(tb, b, o);
+    if (!any) return;
+    // A callback that may redirect (set_pc) inside the block: the block is translated again, ending before
+    // that instruction, so that everything before a redirect has been counted (instret) when it happens.
+    for (unsigned i = 1; i < tb.insns.size() && !s.cut; ++i)
+        for (const Reg &r : tb.insns[i].exec)
+            if (r.kind != RegKind::Inline && r.flags >= kCbRwRegsPc &&
+                !(r.kind == RegKind::CondCb && r.cond == 0))
+                s.cut = i;
+    emit(tb, b, o);
 }
 
 } // namespace keel::plugins
@@ -803,26 +1005,19 @@ using keel::plugins::Plugin;
 #define RA __builtin_return_address(0)
 
 // Lifecycle.
+// Both run @cb once the engines dropped the code instrumented so far (at once if nothing runs).
 API void qemu_plugin_uninstall(uint64_t id, void *cb, void *ud)
 {
     Plugin *p = by_id(id);
     if (!p || p->uninstalled) return;
-    clear_callbacks(p);
-    p->uninstalled = true;
-    keel::plugins::Scope s(p, -1);
-    if (p->version >= 7) {
-        if (cb) reinterpret_cast<void (*)(void *)>(cb)(ud);
-    } else if (cb) {
-        reinterpret_cast<void (*)(uint64_t)>(cb)(id);
-    }
+    reset_plugin(p, cb, ud, true);
 }
 
 API void qemu_plugin_reset(uint64_t id, void *cb, void *ud)
 {
     Plugin *p = by_id(id);
     if (!p || p->uninstalled) return;
-    clear_callbacks(p);
-    call_simple_cb(p, cb, p->version >= 7 ? ud : nullptr);
+    reset_plugin(p, cb, ud, false);
 }
 
 static void set_cb(uint64_t id, Cb Plugin::*field, void *cb, void *ud)
@@ -1164,12 +1359,20 @@ API int qemu_plugin_write_register(void *handle, GByteArray *buf)
     unsigned n = c->ops->write_reg(c->env, gdb, buf->data, buf->len);
     return v6 ? n != 0 : static_cast<int>(n);
 }
+// Only from an exec callback registered with QEMU_PLUGIN_CB_RW_REGS_PC (h_exec_pc): never returns.
 API void qemu_plugin_set_pc(uint64_t vaddr)
 {
-    // Leaving a block from inside a callback needs an engine exit keel's IR does not have yet.
-    std::fprintf(stderr, "keel: qemu_plugin_set_pc(0x%" PRIx64 "): not supported by keel yet\n", vaddr);
-    std::fflush(stderr);
-    std::_Exit(1);
+    if (!t_redirect_jmp) {
+        std::fprintf(stderr,
+                     "keel: qemu_plugin_set_pc(0x%" PRIx64
+                     "): not called from an instruction or block callback "
+                     "registered with QEMU_PLUGIN_CB_RW_REGS_PC\n",
+                     vaddr);
+        std::fflush(stderr);
+        std::_Exit(1);
+    }
+    t_redirect_pc = vaddr;
+    std::longjmp(*t_redirect_jmp, 1);
 }
 
 // Guest memory.
@@ -1211,7 +1414,9 @@ API int qemu_plugin_write_memory_hwaddr(uint64_t addr, GByteArray *data)
     keel::AddressSpace *as = any_memory();
     if (!data || data->len == 0) return 1;
     if (!as) return 5;
-    return as->write_buf(addr, data->data, data->len) == KEEL_MEM_OK ? 0 : 4;
+    if (as->write_buf(addr, data->data, data->len) != KEEL_MEM_OK) return 4;
+    code_written(addr, data->len);
+    return 0;
 }
 API bool qemu_plugin_translate_vaddr(uint64_t vaddr, uint64_t *hwaddr)
 {
@@ -1222,13 +1427,28 @@ API bool qemu_plugin_translate_vaddr(uint64_t vaddr, uint64_t *hwaddr)
     return true;
 }
 
-// Time control: keel's virtual clock cannot be driven by a plugin yet; every caller gets the documented
-// refusal (NULL), so update_ns is never reached with a valid handle.
+// Time control: the first plugin to ask gets the handle and the guest's virtual clock (CLINT mtime and
+// every virtual timer) stops advancing by itself; update_ns moves it forward and fires the timers due.
+// Later callers get NULL, as everyone does with -icount (instructions drive the clock there).
+static char time_control_handle;
 API const void *qemu_plugin_request_time_control(void)
 {
-    return nullptr;
+    keel::Kernel &k = keel::kernel();
+    if (k.vclock().icount_shift() >= 0) {
+        std::fprintf(stderr, "keel: qemu_plugin_request_time_control: refused: with -icount the instruction "
+                             "count drives the virtual clock, not a plugin\n");
+        return nullptr;
+    }
+    if (!k.vclock().take_control()) return nullptr;
+    st().time_control = true;
+    return &time_control_handle;
 }
-API void qemu_plugin_update_ns(const void *, int64_t) {}
+API void qemu_plugin_update_ns(const void *handle, int64_t time)
+{
+    keel::Kernel &k = keel::kernel();
+    if (handle != &time_control_handle) return;
+    if (k.vclock().advance_to(time)) k.timers().run_expired_virtual();
+}
 
 // Scoreboards: one entry per possible vCPU from the start, so entries never move.
 API Scoreboard *qemu_plugin_scoreboard_new(size_t element_size)

@@ -11,6 +11,7 @@
 #include <keel/accel.h>
 #include <keel/cpu.h>
 #include <keel/ir.h>
+#include <keel/services.h>
 
 namespace keel::plugins
 {
@@ -63,8 +64,19 @@ void vcpu_idle(unsigned index);
 void vcpu_resume(unsigned index);
 // A discontinuity (QEMU_PLUGIN_DISCON_INTERRUPT = 1, EXCEPTION = 2, HOSTCALL = 4) of vCPU @index.
 void discon(unsigned index, int type, uint64_t from_pc, uint64_t to_pc);
-// The engine threw all translated code away.
-void flush();
+// The engine running on the calling thread attaches its hooks (nullptr detaches): reset, uninstall and
+// plugin memory writes reach the translated code through them. Without hooks there is no translated code
+// to drop: reset/uninstall callbacks run at once.
+void attach(const KeelPluginHooks *hooks);
+// The calling thread runs vCPU @index from now on (directly called callbacks find their vCPU here).
+void vcpu_run(unsigned index);
+// The engine threw all translated code of a vCPU away: flush callbacks, then the reset/uninstall
+// callbacks that waited for it.
+void flushed();
+// After a block left on an exception: whether a callback called qemu_plugin_set_pc, and where to go.
+bool redirect(unsigned index, uint64_t *pc);
+// After instrument(): 0, or the number of instructions the block must be cut to (see KeelServices).
+unsigned cut();
 
 // Instruments the block of vCPU @index just translated into @b (before verification).
 void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *ops);

@@ -247,3 +247,21 @@ TEST_CASE("plugin host: memory callbacks see each access with its value", "[plug
               "loads: 2 stores: 2\n");
     }
 }
+
+// h5_plugin.c, mode=reset/uninstall: a direct instruction callback counts, and after 10 calls the plugin
+// resets (or uninstalls) itself from inside that callback. The rest of the running block still runs its
+// old instrumentation (the 3rd loop iteration: calls 11 and 12), then the engines drop every block, then
+// the plugin's callback runs; from there no old callback may fire ("late"). After a reset the plugin
+// instruments again with a new callback, which sees the other 401 - 12 instructions.
+TEST_CASE("plugin host: reset and uninstall drop the old instrumentation before their callback",
+          "[plugins][host]")
+{
+    for (bool tci : {true, false}) {
+        INFO((tci ? "tci" : "tcg"));
+        CHECK(run_loop(tci, {"libh5.so,mode=reset,after=10"}, 100).log ==
+              "reset done after 12\nbefore 12 late 0 after 389\n");
+        CHECK(run_loop(tci, {"libh5.so,mode=uninstall,after=10"}, 100).log == "uninstall done after 12\n");
+        // Never reached: the old callbacks keep counting and atexit reports them.
+        CHECK(run_loop(tci, {"libh5.so,mode=reset,after=1000"}, 100).log == "no reset: before 401\n");
+    }
+}

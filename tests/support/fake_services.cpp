@@ -780,6 +780,12 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
+    // Instrumentation plugins (ABI 1.3): none.
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),

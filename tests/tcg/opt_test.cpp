@@ -196,3 +196,31 @@ TEST_CASE("tcg opt: inline counters merge up to the next memory access, call or 
     CHECK(s.find(" ld_i64 ") > s.find(",$0x7\n"));
     CHECK(s.find(" ld_i64 ") < s.find(",$0x18\n"));
 }
+
+TEST_CASE("tcg opt: constant additions to a global merge until something may look at it", "[tcg][opt]")
+{
+    static const KeelIrHelper quiet = {"quiet", reinterpret_cast<void (*)(void)>(+[] {}), 0, 0, 0, {}, 0, {}};
+    static const KeelIrHelper reads = {
+        "reads", reinterpret_cast<void (*)(void)>(+[] {}), 0, 0, 0, {}, KEEL_HELPER_READS_GLOBALS, {}};
+    Block k;
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X0), k.g(X0), k.c64(1));
+    k.o->insn_start(&k.b, kRam + 4, 4, 0);
+    k.o->call(&k.b, &quiet, 0, nullptr, 0); // sees no global: passed
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X1), k.g(X1), k.c64(9));
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X0), k.g(X0), k.c64(2)); // 1 + 2
+    k.o->insn_start(&k.b, kRam + 8, 4, 0);
+    k.o->call(&k.b, &reads, 0, nullptr, 0); // reads globals: x0 must hold 3 here
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X0), k.g(X0), k.c64(4));
+    k.o->alu(&k.b, KEEL_IR_MOV, k.g(X2), k.g(X0), 0); // reads x0: 4 stays before it
+    k.o->alu(&k.b, KEEL_IR_ADD, k.g(X0), k.g(X0), k.c64(8));
+    k.exit();
+    REQUIRE(opt::optimize(k.ir()));
+    std::string s = k.text();
+    INFO(s);
+    CHECK(s.find("add_i64 x0,x0,$0x1\n") == std::string::npos);
+    CHECK(s.find("add_i64 x0,x0,$0x3\n") != std::string::npos);
+    CHECK(s.find("add_i64 x0,x0,$0x3\n") < s.find("call reads"));
+    CHECK(s.find("add_i64 x0,x0,$0x4\n") != std::string::npos);
+    CHECK(s.find("add_i64 x0,x0,$0x8\n") != std::string::npos);
+    CHECK(s.find("add_i64 x1,x1,$0x9\n") != std::string::npos);
+}

@@ -265,9 +265,11 @@ TEST_CASE("tcg: a full code cache is flushed and blocks are translated again", "
         uint64_t pc = kRam + 0x100 * i;
         uint64_t next = i + 1 < kBlocks ? pc + 0x100 : kStopPc;
         r.blocks[pc] = [i, next](B b, Ops o, uint64_t) {
-            KeelIrValue x0 = o->global(b, X0);
-            for (unsigned k = 0; k < 40; ++k)
+            KeelIrValue x0 = o->global(b, X0), x1 = o->global(b, X1);
+            for (unsigned k = 0; k < 40; ++k) { // (x1 looks at each sum: the additions cannot merge)
                 o->alu(b, KEEL_IR_ADD, x0, x0, o->const_int(b, KEEL_IR_I64, i + k));
+                o->alu(b, KEEL_IR_XOR, x1, x1, x0);
+            }
             o->alu(b, KEEL_IR_MOV, o->global(b, PC), o->const_int(b, KEEL_IR_I64, next), 0);
             o->lookup_and_goto(b);
         };

@@ -9,6 +9,9 @@
 
 int g_stub_tlb_fill_result = KEEL_ERR;
 
+// No kernel: no plugins, so the translator counts instret as usual.
+const KeelServices *keel_services = nullptr;
+
 extern "C" {
 uint64_t rv_helper_csr(void *, uint64_t, uint32_t)
 {

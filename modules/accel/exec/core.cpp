@@ -106,6 +106,10 @@ Core::Core(const KeelCpuHandle *cpus, unsigned n_cpus, std::unique_ptr<Engine> e
         instrument_ = [this](KeelIrBuilder *b, const KeelIrBuilderOps *o) {
             keel_services->plugins_instrument(translating_, b, o);
         };
+    plugin_svc_ = keel_services && KEEL_SERVICE_AVAILABLE(keel_services, plugins_cut) &&
+                  keel_services->plugins_attach && keel_services->plugins_vcpu_run &&
+                  keel_services->plugins_flushed && keel_services->plugins_redirect &&
+                  keel_services->plugins_cut;
 }
 
 Core::~Core()
@@ -405,6 +409,7 @@ void Core::tb_flush(CpuState &c)
     for (Tb *tb : all)
         if (tb->valid) invalidate(tb);
     std::fill(std::begin(c.jc), std::end(c.jc), nullptr);
+    flushed_ = true; // plugin flush callbacks run at the next safe point (plugin_safe_point)
 }
 
 void Core::free_dead()
@@ -450,11 +455,10 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
                           bool temp)
 {
     KeelIrBuilder b;
-    builder_reset(b, c.ops);
     unsigned mmu = static_cast<unsigned>(flags & 7);
-    uint64_t pages[2] = {phys & kPageMask, 0}, vpage2 = 0;
-    unsigned n_pages = 1;
-    uint32_t lo[2] = {static_cast<uint32_t>(kPageSize), static_cast<uint32_t>(kPageSize)}, hi[2] = {0, 0};
+    uint64_t pages[2], vpage2;
+    unsigned n_pages;
+    uint32_t lo[2], hi[2];
     b.fetch = [&](uint64_t at, unsigned len, uint32_t *bits) {
         uint32_t v = 0;
         for (unsigned i = 0; i < len; ++i) {
@@ -487,9 +491,21 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
         *bits = v;
         return KEEL_OK;
     };
-    c.ops->translate(c.env, &b, &builder_ops(), pc, flags, max_insns);
-    translating_ = c.index;
-    if (instrument_) instrument_(&b, &builder_ops());
+    for (;;) {
+        builder_reset(b, c.ops);
+        pages[0] = phys & kPageMask;
+        pages[1] = vpage2 = 0;
+        n_pages = 1;
+        lo[0] = lo[1] = static_cast<uint32_t>(kPageSize);
+        hi[0] = hi[1] = 0;
+        c.ops->translate(c.env, &b, &builder_ops(), pc, flags, max_insns);
+        translating_ = c.index;
+        if (instrument_) instrument_(&b, &builder_ops());
+        // A plugin callback that may redirect sits inside the block: end the block before it (plugins_cut).
+        unsigned cut = instrument_ && plugin_svc_ ? keel_services->plugins_cut() : 0;
+        if (cut == 0 || cut >= b.block.insns.size()) break;
+        max_insns = cut;
+    }
     b.at_end = true;
     bool ok = verify(b.block);
     if (keel_services->log_enabled(KEEL_LOG_IN_ASM)) log_in_asm(c, b.block);
@@ -613,7 +629,9 @@ int Core::run_slice(CpuState &c)
         Core *core;
         ~NotRunning() { core->running_ = nullptr; }
     } not_running{this};
+    if (plugin_svc_) keel_services->plugins_vcpu_run(c.index);
     while (!stop_.load(std::memory_order_relaxed)) {
+        if (plugin_svc_) plugin_safe_point(c);
         if (icount_) {
             // Timers due at this instruction count run here, on the vCPU thread: deterministic.
             int64_t left = keel_services->icount_budget();
@@ -681,7 +699,12 @@ int Core::run_slice(CpuState &c)
             slice -= done;
             if (done > 0) timers_ran = false;
         }
-        if (exc) {
+        uint64_t redirect_pc = 0;
+        if (exc && plugin_svc_ && keel_services->plugins_redirect(c.index, &redirect_pc)) {
+            // A plugin callback called qemu_plugin_set_pc: not a guest exception; go on at its pc.
+            cc->exception = 0;
+            *c.pc = redirect_pc;
+        } else if (exc) {
             cc->exception = 0;
             c.ops->exec_exception(c.env);
         } else if (res.kind == ExitKind::GotoTb && res.last->valid && !res.last->temp) {
@@ -701,6 +724,40 @@ int64_t Core::icount_pending(void *opaque)
 {
     CpuState *c = static_cast<Core *>(opaque)->running_;
     return c ? c->icount_mark - c->icount_pub : 0;
+}
+
+// Between blocks of CPU `c`: what plugins asked for while blocks ran.
+void Core::plugin_safe_point(CpuState &c)
+{
+    (void)c;
+    if (flush_request_.load(std::memory_order_relaxed)) {
+        flush_request_ = false;
+        for (auto &cpu : cpus_)
+            tb_flush(*cpu);
+    }
+    if (flushed_) {
+        flushed_ = false;
+        keel_services->plugins_flushed(); // may run reset callbacks, which may ask for another flush
+    }
+}
+
+void Core::plugin_request_flush(void *opaque)
+{
+    auto *core = static_cast<Core *>(opaque);
+    core->flush_request_ = true;
+    for (auto &c : core->cpus_)
+        c->common->exit_request = 1; // leave the chain at the next block boundary
+}
+
+void Core::plugin_code_written(void *opaque, uint64_t paddr, uint64_t len)
+{
+    auto *core = static_cast<Core *>(opaque);
+    while (len > 0) {
+        uint64_t n = std::min(len, kPageSize - (paddr & ~kPageMask));
+        core->note_write(paddr, static_cast<unsigned>(n));
+        paddr += n;
+        len -= n;
+    }
 }
 
 void Core::icount_deadline_changed(void *opaque)
@@ -756,6 +813,11 @@ int Core::run()
         hooks_ = KeelIcountHooks{sizeof(KeelIcountHooks), icount_pending, icount_deadline_changed, this};
         keel_services->icount_attach(&hooks_);
     }
+    if (plugin_svc_) {
+        plugin_hooks_ =
+            KeelPluginHooks{sizeof(KeelPluginHooks), plugin_request_flush, plugin_code_written, this};
+        keel_services->plugins_attach(&plugin_hooks_);
+    }
     auto plugin_event = [&](KeelPluginVcpuEvent ev) {
         if (plugins_)
             for (auto &c : cpus_)
@@ -780,6 +842,13 @@ int Core::run()
         }
     }
     plugin_event(KEEL_PLUGIN_VCPU_EXIT);
+    if (plugin_svc_) {
+        if (flushed_) {
+            flushed_ = false;
+            keel_services->plugins_flushed();
+        }
+        keel_services->plugins_attach(nullptr);
+    }
     if (icount_) keel_services->icount_attach(nullptr);
     // This stop is consumed: a later run() (after a machine reset) runs again.
     stop_ = false;

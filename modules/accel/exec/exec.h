@@ -16,6 +16,7 @@
 #include <keel/accel.h>
 #include <keel/clock.h>
 #include <keel/cpu.h>
+#include <keel/services.h>
 
 #include "builder.h"
 #include "ir_block.h"
@@ -224,6 +225,10 @@ class Core
     void idle_wait();
     static int64_t icount_pending(void *opaque);
     static void icount_deadline_changed(void *opaque);
+    // KeelPluginHooks (-plugin, ABI 1.3).
+    static void plugin_request_flush(void *opaque);
+    static void plugin_code_written(void *opaque, uint64_t paddr, uint64_t len);
+    void plugin_safe_point(CpuState &c);
     void log_in_asm(CpuState &c, const IrBlock &b);
 
     std::vector<std::unique_ptr<CpuState>> cpus_;
@@ -242,6 +247,11 @@ class Core
     // -plugin: instrumentation plugins are loaded (KeelServices.plugins_*); the CPU being translated.
     bool plugins_ = false;
     unsigned translating_ = 0;
+    // The plugin host's ABI 1.3 entries exist (plugins_attach...): its hooks are attached while run() runs.
+    bool plugin_svc_ = false;
+    KeelPluginHooks plugin_hooks_{};
+    std::atomic<bool> flush_request_{false}; // a plugin reset/uninstall: drop every block between blocks
+    bool flushed_ = false;                   // a vCPU's blocks were all dropped: tell the plugin host
     uint64_t tb_count_ = 0;
     std::atomic<bool> stop_{false};
     std::mutex wait_lock_;

@@ -275,7 +275,9 @@ class Translator
   public:
     Translator(RvCpu *cpu, KeelIrBuilder *b, const KeelIrBuilderOps *ops, uint64_t pc, uint64_t flags)
         : cpu_(cpu), b_(b), ops_(ops), page_(pc & kPageMask), priv_(tbf_priv(flags)),
-          dmmu_(tbf_data_mmu(flags)), fs_(tbf_fs(flags))
+          dmmu_(tbf_data_mmu(flags)), fs_(tbf_fs(flags)),
+          exact_instret_(keel_services && KEEL_SERVICE_AVAILABLE(keel_services, plugins_active) &&
+                         keel_services->plugins_active && keel_services->plugins_active())
     {
     }
 
@@ -290,6 +292,10 @@ class Translator
     unsigned n_ = 0;       // instructions of the block before the current one
     unsigned counted_ = 0; // instructions already added to the instret global
     bool fs_dirty_done_ = false, frm_checked_ = false;
+    // -plugin: instret counts each instruction as it ends, so that a plugin callback reading minstret
+    // between two instructions sees exactly the ones before (tcg's optimiser merges the additions again
+    // where nothing looks).
+    const bool exact_instret_;
     uint64_t pc_ = 0, next_ = 0; // the current instruction and its successor
     uint32_t bits_ = 0;          // its raw bits (tval of an illegal instruction)
     KeelIrValue globals_[NUM_GLOBALS] = {};
@@ -1072,6 +1078,7 @@ void Translator::run(uint64_t pc, unsigned max_insns)
         next_ = pc + len;
         bits_ = bits;
         if (insn(in)) return;
+        if (exact_instret_) sync_instret(n_ + 1);
         n_++;
         pc = next_;
     }

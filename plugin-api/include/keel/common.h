@@ -15,7 +15,7 @@
  * Since: ABI 1.0
  */
 #define KEEL_ABI_MAJOR 1
-#define KEEL_ABI_MINOR 2
+#define KEEL_ABI_MINOR 3
 
 #ifdef __cplusplus
 #define KEEL_EXTERN_C_BEGIN extern "C" {

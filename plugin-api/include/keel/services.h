@@ -38,6 +38,22 @@ enum {
 };
 
 /**
+ * KeelPluginHooks: what an engine offers the plugin host (KeelServices.plugins_attach). Called on the
+ * thread that attached them (the vCPU thread), from inside a plugin callback or between blocks.
+ * @request_flush: drop every translated block of every vCPU at the next safe point (between blocks, the
+ *   running chain is left at its next block boundary), then call KeelServices.plugins_flushed.
+ * @code_written: guest physical memory [@paddr, @paddr + @len) was changed behind the engine's back (a
+ *   plugin wrote it): drop the blocks translated from it, as for a guest store.
+ * Since: ABI 1.3
+ */
+typedef struct KeelPluginHooks {
+    size_t size;
+    void (*request_flush)(void *opaque);
+    void (*code_written)(void *opaque, uint64_t paddr, uint64_t len);
+    void *opaque;
+} KeelPluginHooks;
+
+/**
  * KeelServices: everything the kernel offers to modules. Modules never link
  * against the kernel; they call through this table, which the kernel hands
  * to the module's init (KeelRegistrar.services) and which stays valid for the
@@ -305,6 +321,27 @@ typedef struct KeelServices {
                                KeelPluginVcpuEvent event);
     /** vCPU @cpu_index took a trap (@type: KEEL_PLUGIN_DISCON_*) at @from_pc; its pc is now @to_pc. */
     void (*plugins_discon)(unsigned cpu_index, unsigned type, uint64_t from_pc, uint64_t to_pc);
+
+    /* --- instrumentation plugins, continued; Since: ABI 1.3. On the vCPU thread. --- */
+    /** Attach @hooks (valid until detached; NULL detaches) of the engine running on the calling thread.
+     * Since: ABI 1.3 */
+    void (*plugins_attach)(const KeelPluginHooks *hooks);
+    /** The calling thread runs vCPU @cpu_index from now on (plugin callbacks called directly from translated
+     * code find their vCPU through it). Since: ABI 1.3 */
+    void (*plugins_vcpu_run)(unsigned cpu_index);
+    /** The engine dropped every translated block of a vCPU (fence.i, a full code cache, request_flush): runs
+     * the plugins' flush callbacks, then the reset/uninstall callbacks waiting for the flush. Call it between
+     * blocks. Since: ABI 1.3 */
+    void (*plugins_flushed)(void);
+    /** After a block of vCPU @cpu_index left on an exception: true, with *@pc the new pc, if it was a plugin
+     * callback calling qemu_plugin_set_pc (no guest exception: continue at *@pc, the instruction whose
+     * callback redirected did not run); false for a guest exception. Since: ABI 1.3 */
+    bool (*plugins_redirect)(unsigned cpu_index, uint64_t *pc);
+    /** How many instructions the block just instrumented must be cut to (0: keep it whole): a plugin asked
+     * for a callback that may redirect (qemu_plugin_set_pc) before instruction N > 0. The engine translates
+     * and instruments the first N instructions again, so a redirect only happens at a block start. Since:
+     * ABI 1.3 */
+    unsigned (*plugins_cut)(void);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */

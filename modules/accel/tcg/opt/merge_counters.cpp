@@ -137,4 +137,70 @@ void merge_counters(IrBlock &b)
     if (changed) compact(b, gone);
 }
 
+namespace
+{
+
+// `add g, g, CONST` on a global.
+bool is_global_add(const IrBlock &b, const IrOp &op)
+{
+    return op.kind == OpKind::Alu && op.alu == KEEL_IR_ADD && b.val(op.v[0]).kind == ValKind::Global &&
+           op.v[1] && b.val(op.v[1]).kind == ValKind::Global &&
+           b.val(op.v[1]).index == b.val(op.v[0]).index && is_const(b, op.v[2]);
+}
+
+bool touches(const IrBlock &b, const IrOp &op, uint32_t global)
+{
+    auto is = [&](KeelIrValue v) {
+        return v && b.val(v).kind == ValKind::Global && b.val(v).index == global;
+    };
+    return is(op.v[0]) || is(op.v[1]) || is(op.v[2]) || is(op.v[3]) ||
+           (op.kind == OpKind::MovCond && is(op.extra));
+}
+
+} // namespace
+
+void merge_global_adds(IrBlock &b)
+{
+    std::vector<bool> gone(b.ops.size(), false);
+    bool changed = false;
+    for (size_t i = 0; i < b.ops.size(); ++i) {
+        if (!is_global_add(b, b.ops[i])) continue;
+        const uint32_t g = b.val(b.ops[i].v[0]).index;
+        for (size_t j = i + 1; j < b.ops.size(); ++j) {
+            IrOp &n = b.ops[j];
+            if (is_global_add(b, n) && b.val(n.v[0]).index == g &&
+                b.val(n.v[0]).type == b.val(b.ops[i].v[0]).type) {
+                n.v[2] = add_const(b, b.val(n.v[0]).type, b.val(n.v[2]).imm + b.val(b.ops[i].v[2]).imm);
+                gone[i] = changed = true;
+                break;
+            }
+            bool pass = false;
+            switch (n.kind) {
+            case OpKind::InsnStart:
+                pass = true;
+                break;
+            case OpKind::Alu:
+            case OpKind::SetCond:
+            case OpKind::MovCond:
+                pass = !touches(b, n, g);
+                break;
+            case OpKind::Call: // helpers that neither see globals nor may leave the block
+                pass = n.helper &&
+                       !(n.helper->flags &
+                         (KEEL_HELPER_READS_GLOBALS | KEEL_HELPER_WRITES_GLOBALS | KEEL_HELPER_MAY_RAISE)) &&
+                       !touches(b, n, g);
+                for (unsigned k = 0; pass && k < n.nargs; ++k) {
+                    const IrVal &a = b.val(b.call_args[n.args_at + k]);
+                    pass = !(a.kind == ValKind::Global && a.index == g);
+                }
+                break;
+            default: // guest memory (a fault writes globals back), host memory (may be the env), control flow
+                break;
+            }
+            if (!pass) break;
+        }
+    }
+    if (changed) compact(b, gone);
+}
+
 } // namespace keel::tcg::opt

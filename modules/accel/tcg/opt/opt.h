@@ -41,6 +41,11 @@ void remove_dead_stores(exec::IrBlock &b);
 // before it in memory.
 void merge_counters(exec::IrBlock &b);
 
+// Constant additions to one global (`add g, g, C`, e.g. a per-instruction instret update) merge into the
+// later one when only computation that does not use the global, instruction markers and helper calls that
+// neither see globals nor may raise lie between them.
+void merge_global_adds(exec::IrBlock &b);
+
 // Removes the operations marked in `gone`, keeping labels and instruction records pointing at the
 // right operations.
 void compact(exec::IrBlock &b, const std::vector<bool> &gone);

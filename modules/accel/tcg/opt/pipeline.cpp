@@ -9,6 +9,7 @@ bool optimize(exec::IrBlock &b)
 {
     fold_constants(b);
     merge_counters(b);
+    merge_global_adds(b);
     remove_dead_stores(b);
     remove_dead_code(b);
     return exec::verify(b);
