@@ -147,7 +147,9 @@ struct State {
     // NO_REGS exec callbacks are called directly by translated code: one helper per plugin function.
     std::deque<KeelIrHelper> direct;
     std::deque<std::string> direct_names;
-    std::map<void *, const KeelIrHelper *> direct_index;
+    std::map<std::pair<void *, bool>, const KeelIrHelper *> direct_index; // (function, is a mem callback)
+    // Per vCPU (one cache line each), the value of the access a directly called memory callback reports.
+    std::vector<uint64_t> mem_values;
     const KeelPluginHooks *hooks = nullptr; // of the engine running (on the vCPU thread)
     std::vector<Pending> pending;
     unsigned cut = 0;          // the last instrumented block must be cut to this many instructions (0: no)
@@ -410,10 +412,12 @@ const KeelIrHelper &pick_exec(int flags)
 
 // The helper that calls plugin function @fn directly: qemu_plugin_vcpu_udata_cb_t (vcpu index, userdata)
 // in every API version, so translated code passes both as constants. It touches no guest state (NO_REGS).
-const KeelIrHelper *direct_helper(void *fn)
+// With @mem, qemu_plugin_vcpu_mem_cb_t instead (vcpu index, meminfo, vaddr, userdata): the same in every
+// version too; the access's value waits in the vCPU's mem_values slot for qemu_plugin_mem_get_value.
+const KeelIrHelper *direct_helper(void *fn, bool mem = false)
 {
     State &s = st();
-    auto it = s.direct_index.find(fn);
+    auto it = s.direct_index.find({fn, mem});
     if (it != s.direct_index.end()) return it->second;
     Dl_info info;
     char addr[32];
@@ -424,12 +428,25 @@ const KeelIrHelper *direct_helper(void *fn)
     KeelIrHelper h{};
     h.name = s.direct_names.back().c_str();
     h.fn = reinterpret_cast<void (*)(void)>(fn);
-    h.nargs = 2;
-    h.args[0] = KEEL_IR_I32;
-    h.args[1] = KEEL_IR_PTR;
+    if (mem) {
+        h.nargs = 4;
+        h.args[0] = KEEL_IR_I32, h.args[1] = KEEL_IR_I32, h.args[2] = KEEL_IR_I64, h.args[3] = KEEL_IR_PTR;
+    } else {
+        h.nargs = 2;
+        h.args[0] = KEEL_IR_I32, h.args[1] = KEEL_IR_PTR;
+    }
     s.direct.push_back(h);
-    s.direct_index[fn] = &s.direct.back();
+    s.direct_index[{fn, mem}] = &s.direct.back();
     return &s.direct.back();
+}
+
+constexpr size_t kMemValueStride = 8; // uint64_t per vCPU: a cache line each
+
+// vCPU @vcpu's slot, or nullptr.
+uint64_t *mem_value_slot(unsigned vcpu)
+{
+    auto &v = st().mem_values;
+    return (vcpu + size_t(1)) * kMemValueStride <= v.size() ? &v[vcpu * kMemValueStride] : nullptr;
 }
 
 CallRec *record(Plugin *p, void *fn, void *ud, unsigned vcpu, uint64_t pc, uint32_t info)
@@ -582,10 +599,21 @@ void emit(PTb &tb, KeelIrBuilder *b, const KeelIrBuilderOps *o)
                 }
             }
             uint32_t info = meminfo(mop, is_store != 0, mmu);
+            bool value_stored = false;
             for (const Reg &r : in.mem) {
                 if (!(r.rw & kind)) continue;
                 if (r.kind == RegKind::Inline) {
                     emit_inline(b, o, r);
+                    continue;
+                }
+                if (r.flags <= 0 && mem_value_slot(tb.vcpu)) { // NO_REGS: called directly
+                    if (!value_stored) {
+                        o->store_host(b, v, o->const_ptr(b, mem_value_slot(tb.vcpu)), 0, KEEL_MO_64);
+                        value_stored = true;
+                    }
+                    KeelIrValue args[4] = {o->const_int(b, KEEL_IR_I32, tb.vcpu),
+                                           o->const_int(b, KEEL_IR_I32, info), a, o->const_ptr(b, r.ud)};
+                    o->call(b, direct_helper(r.fn, true), 0, args, 4);
                     continue;
                 }
                 KeelIrValue args[3] = {o->const_ptr(b, record(r.p, r.fn, r.ud, tb.vcpu, in.pc, info)), a, v};
@@ -810,6 +838,7 @@ void load(const std::vector<PluginSpec> &specs, const MachineInfo &info)
     if (s.info.smp_vcpus < 1) s.info.smp_vcpus = 1;
     if (s.info.max_vcpus < s.info.smp_vcpus) s.info.max_vcpus = s.info.smp_vcpus;
     s.exited = false;
+    s.mem_values.assign(static_cast<size_t>(s.info.max_vcpus) * kMemValueStride, 0); // never resized after
     for (const PluginSpec &spec : specs)
         load_one(spec);
 }
@@ -1241,7 +1270,9 @@ struct MemValue {
 API MemValue qemu_plugin_mem_get_value(uint32_t info)
 {
     unsigned shift = info & 3u;
-    uint64_t v = t_mem ? t_mem->value : 0;
+    // A trampoline's context, else the slot a directly called callback's access left its value in.
+    const uint64_t *slot = t_vcpu >= 0 ? mem_value_slot(static_cast<unsigned>(t_vcpu)) : nullptr;
+    uint64_t v = t_mem ? t_mem->value : slot ? *slot : 0;
     if (shift < 3) v &= (uint64_t(1) << (8u << shift)) - 1;
     return MemValue{static_cast<int>(shift), v, 0};
 }
