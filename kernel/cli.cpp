@@ -311,11 +311,13 @@ Instrumentation:
                            (docs/plugins.md)
 
 Modules:
-  --list-modules           list every module found, with kind, version, ABI
-                           and file (refused modules say why)
+  --list-modules           the module search path, then every module found,
+                           with kind, version, ABI, file and where it came
+                           from (refused modules say why)
   --rebuild-index          rescan the module directories and rewrite their
                            indexes (KEEL_MODULE_PATH, <prefix>/lib/keel,
-                           ~/.local/lib/keel)
+                           ~/.local/lib/keel); a new or changed .so is
+                           noticed without it (mtime and size)
   --manifest-schema        print the JSON Schema of manifests for editors
 
   -h, --help               this text

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <iostream>
 #include <optional>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <keel/common.h>
@@ -76,11 +77,27 @@ void list_machines()
 
 void list_modules(Registry &reg)
 {
-    std::printf("%-16s %-8s %-9s %-5s %s\n", "NAME", "KIND", "VERSION", "ABI", "FILE");
+    // Where modules come from, in search order: the first directory to provide a type wins.
+    std::printf("Module search path (first wins):\n");
+    for (const auto &d : reg.search_path()) {
+        size_t n = 0;
+        for (const auto &m : reg.modules())
+            n += m->dir == d;
+        struct stat st;
+        bool there = ::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        std::printf("  %s (%s): %s\n", d.c_str(), Registry::dir_origin(d).c_str(),
+                    there ? strprintf("%zu module(s)", n).c_str() : "not present");
+    }
+    std::printf("\n%-16s %-8s %-9s %-5s %s\n", "NAME", "KIND", "VERSION", "ABI", "FILE (FROM)");
+    bool stale = false;
     for (const auto &m : reg.modules()) {
         if (!m->ok) continue;
-        std::printf("%-16s %-8s %-9s %u.%-3u %s\n", m->name.c_str(), m->kind.c_str(), m->version.c_str(),
-                    m->abi_major, m->abi_minor, m->file.c_str());
+        // An older minor loads (docs/abi-policy.md) but cannot use what came after it: marked with *.
+        bool old = m->abi_major == KEEL_ABI_MAJOR && m->abi_minor < KEEL_ABI_MINOR;
+        stale |= old;
+        std::string abi = strprintf("%u.%u%s", m->abi_major, m->abi_minor, old ? "*" : "");
+        std::printf("%-16s %-8s %-9s %-5s %s (%s)\n", m->name.c_str(), m->kind.c_str(), m->version.c_str(),
+                    abi.c_str(), m->file.c_str(), Registry::dir_origin(m->dir).c_str());
         for (const auto &t : m->types)
             std::printf("    type %s\n", t.c_str());
         for (const auto &a : m->accels)
@@ -90,6 +107,10 @@ void list_modules(Registry &reg)
         for (const auto &b : m->blocks)
             std::printf("    block %s\n", b.c_str());
     }
+    if (stale)
+        std::printf("\n* built against an older ABI minor: still loads; rebuild it against ABI %d.%d to use "
+                    "what that minor added\n",
+                    KEEL_ABI_MAJOR, KEEL_ABI_MINOR);
     bool header = false;
     for (const auto &m : reg.modules()) {
         if (m->ok) continue;
@@ -579,6 +600,16 @@ int run(const std::vector<std::string> &args)
     return status;
 }
 
+// After "unknown device type 'x'" (or accelerator, board, ...): the modules that were refused may be the
+// ones meant to provide it, so say why each was (docs/abi-policy.md). Such errors come only after the
+// registry was filled.
+void note_refused_modules(const std::string &what)
+{
+    if (what.find("unknown ") == std::string::npos) return;
+    for (const auto &m : kernel().registry().modules())
+        if (!m->ok) std::fprintf(stderr, "keel: note: a module was refused: %s\n", m->error.c_str());
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -591,6 +622,7 @@ int main(int argc, char **argv)
             std::fprintf(stderr, "%s\n", e.what());
         else
             std::fprintf(stderr, "keel: %s\n", e.what());
+        note_refused_modules(e.what());
         return 1;
     } catch (const std::exception &e) {
         std::fprintf(stderr, "keel: internal error: %s\n", e.what());

@@ -89,8 +89,9 @@ std::string unesc(const std::string &s)
     return out;
 }
 
-// Version 2 added accelerators, 3 boards, 4 block drivers; an index of another version is rebuilt.
-constexpr const char *kIndexMagic = "keel-module-index 4";
+// Version 2 added accelerators, 3 boards, 4 block drivers, 5 made module paths relative to the index's
+// directory (an installed prefix moves, or is packaged, with its index); another version is rebuilt.
+constexpr const char *kIndexMagic = "keel-module-index 5";
 
 template <class Map> std::vector<std::string> names_of(const Map &map)
 {
@@ -351,24 +352,55 @@ Registry::~Registry()
     // callbacks may still point into them during teardown.
 }
 
-std::vector<std::string> Registry::default_search_path()
+namespace
+{
+
+// The three places modules come from, in search order.
+std::vector<std::string> env_module_dirs()
 {
     std::vector<std::string> dirs;
     if (const char *env = std::getenv("KEEL_MODULE_PATH"); env && *env)
         for (auto &d : split(env, ':'))
             if (!d.empty()) dirs.push_back(d);
+    return dirs;
+}
+
+// <prefix>/lib/keel, the prefix being the parent of the directory of the running binary (relocatable).
+std::string prefix_module_dir()
+{
     char exe[4096];
     ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        std::string p(exe);
-        p = p.substr(0, p.rfind('/')); // bin/
-        p = p.substr(0, p.rfind('/')); // prefix
-        dirs.push_back(p + "/lib/keel");
-    }
-    if (const char *home = std::getenv("HOME"); home && *home)
-        dirs.push_back(std::string(home) + "/.local/lib/keel");
+    if (n <= 0) return {};
+    exe[n] = 0;
+    std::string p(exe);
+    p = p.substr(0, p.rfind('/')); // bin/
+    p = p.substr(0, p.rfind('/')); // prefix
+    return p + "/lib/keel";
+}
+
+std::string user_module_dir()
+{
+    const char *home = std::getenv("HOME");
+    return home && *home ? std::string(home) + "/.local/lib/keel" : std::string();
+}
+
+} // namespace
+
+std::vector<std::string> Registry::default_search_path()
+{
+    std::vector<std::string> dirs = env_module_dirs();
+    if (std::string p = prefix_module_dir(); !p.empty()) dirs.push_back(p);
+    if (std::string u = user_module_dir(); !u.empty()) dirs.push_back(u);
     return dirs;
+}
+
+std::string Registry::dir_origin(const std::string &dir)
+{
+    for (const auto &d : env_module_dirs())
+        if (d == dir) return "KEEL_MODULE_PATH";
+    if (dir == prefix_module_dir()) return "keel's prefix";
+    if (dir == user_module_dir()) return "user, ~/.local/lib/keel";
+    return "search path";
 }
 
 std::string Registry::index_path(const std::string &dir)
@@ -544,10 +576,19 @@ void Registry::scan_dir(const std::string &dir, bool force)
     std::map<std::string, std::unique_ptr<ModuleRecord>> indexed;
     std::map<std::string, Found> indexed_found;
     std::string ipath = index_path(dir);
+    char real[PATH_MAX];
+    std::string rdir = ::realpath(dir.c_str(), real) ? real : dir;
     if (!force) {
         std::ifstream in(ipath);
         std::string line;
-        if (in && std::getline(in, line) && line == kIndexMagic) {
+        bool magic = in && std::getline(in, line) && line == kIndexMagic;
+        if (!magic && ipath != dir + "/modules.index") {
+            // A read-only directory (an installed prefix) with no index of ours in the cache yet: the
+            // index installed with it, if it is still valid, spares the first run a full scan.
+            in = std::ifstream(dir + "/modules.index");
+            magic = in && std::getline(in, line) && line == kIndexMagic;
+        }
+        if (magic) {
             ModuleRecord *cur = nullptr;
             TypeRecord *curt = nullptr;
             while (std::getline(in, line)) {
@@ -556,7 +597,7 @@ void Registry::scan_dir(const std::string &dir, bool force)
                     x = unesc(x);
                 if (f[0] == "module" && f.size() == 13) {
                     auto m = std::make_unique<ModuleRecord>();
-                    m->file = f[1];
+                    m->file = !f[1].empty() && f[1][0] == '/' ? f[1] : rdir + "/" + f[1];
                     m->dir = dir;
                     m->mtime_ns = std::strtoll(f[2].c_str(), nullptr, 10);
                     m->file_size = std::strtoull(f[3].c_str(), nullptr, 10);
@@ -642,8 +683,6 @@ void Registry::scan_dir(const std::string &dir, bool force)
         ::closedir(dp);
         return subdirs;
     };
-    char real[PATH_MAX];
-    std::string rdir = ::realpath(dir.c_str(), real) ? real : dir;
     for (auto &sub : list(rdir, true))
         list(sub, false);
     std::sort(files.begin(), files.end());
@@ -684,7 +723,8 @@ void Registry::scan_dir(const std::string &dir, bool force)
     std::ostringstream out;
     out << kIndexMagic << "\n";
     for (const ModuleRecord *m : mine) {
-        out << "module\t" << esc(m->file) << "\t" << m->mtime_ns << "\t" << m->file_size << "\t"
+        std::string rel = m->file.rfind(rdir + "/", 0) == 0 ? m->file.substr(rdir.size() + 1) : m->file;
+        out << "module\t" << esc(rel) << "\t" << m->mtime_ns << "\t" << m->file_size << "\t"
             << (m->intrinsic_ok ? "1" : "0") << "\t" << esc(m->name) << "\t" << esc(m->kind) << "\t"
             << esc(m->version) << "\t" << m->abi_major << "\t" << m->abi_minor << "\t" << esc(m->description)
             << "\t" << esc(m->license) << "\t" << esc(m->intrinsic_ok ? "" : m->error) << "\n";

@@ -67,6 +67,9 @@ class Registry : public SchemaProvider
     // The default search path: KEEL_MODULE_PATH (colon-separated), then
     // <dir of the keel binary>/../lib/keel, then ~/.local/lib/keel.
     static std::vector<std::string> default_search_path();
+    // Where a directory of the default search path comes from, for --list-modules: "KEEL_MODULE_PATH",
+    // "keel's prefix", "user, ~/.local/lib/keel" (else "search path").
+    static std::string dir_origin(const std::string &dir);
     void set_search_path(std::vector<std::string> dirs) { search_path_ = std::move(dirs); }
     const std::vector<std::string> &search_path() const { return search_path_; }
 
