@@ -4,7 +4,7 @@
 # the exact list of its output lines that match a filter, or that a compile fails with an error naming
 # what it must name.
 """usage: check.py [--status N] [--line TEXT]... [--filter REGEX [--expect LINE]...] [--fails-with REGEX]
-                [--timeout S] -- COMMAND...
+                [--elf ELF [--nm NM]] [--timeout S] -- COMMAND...
 
 --line TEXT: some line of stdout+stderr must equal TEXT exactly (so "insns: 2011" does not match
              "insns: 20110").
@@ -12,11 +12,47 @@
              that order (give --expect once per line; none: no line may match).
 --fails-with REGEX: the command must fail (non-zero status) and its output must match REGEX; for
              compile tests that prove a declaration is absent in some API version.
+--elf ELF:   {SYMBOL} in the command and in --expect lines stands for that symbol's address in the guest
+             ELF (0x%x), read with NM (default riscv64-unknown-elf-nm).
+
+The other checkers of this directory (h6_check.py) use its symbols(), run() and report().
 """
 import argparse
 import re
 import subprocess
 import sys
+
+
+def symbols(nm, elf):
+    """{name: address} of the symbols in @elf."""
+    out = subprocess.run([nm, elf], capture_output=True, text=True, check=True).stdout
+    return {f[2]: int(f[0], 16) for f in (line.split() for line in out.splitlines()) if len(f) == 3}
+
+
+def with_symbols(text, syms):
+    """@text with each {SYMBOL} replaced by its address; KeyError for an unknown symbol."""
+    return re.sub(r"\{(\w+)\}", lambda m: "0x%x" % syms[m[1]], text)
+
+
+def run(cmd, timeout):
+    """(process, stdout + stderr) of @cmd, or None (after saying so) if it timed out."""
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"timed out after {timeout} s: {' '.join(cmd)}")
+        return None
+    return p, p.stdout + p.stderr
+
+
+def report(cmd, out, problems):
+    """The exit status for @problems: 0 if none, else 1 after printing the command, its output and them."""
+    if not problems:
+        return 0
+    print("command:", " ".join(cmd))
+    print("output:\n" + out)
+    for pr in problems:
+        print("FAIL:", pr)
+    return 1
 
 
 def main():
@@ -26,16 +62,24 @@ def main():
     ap.add_argument("--filter")
     ap.add_argument("--expect", action="append", default=[])
     ap.add_argument("--fails-with")
+    ap.add_argument("--elf")
+    ap.add_argument("--nm", default="riscv64-unknown-elf-nm")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.command[1:] if a.command and a.command[0] == "--" else a.command
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=a.timeout)
-    except subprocess.TimeoutExpired:
-        print(f"timed out after {a.timeout} s: {' '.join(cmd)}")
+    if a.elf:
+        syms = symbols(a.nm, a.elf)
+        try:
+            cmd = [with_symbols(c, syms) for c in cmd]
+            a.expect = [with_symbols(e, syms) for e in a.expect]
+        except KeyError as e:
+            print(f"{a.elf}: no symbol {e}")
+            return 1
+    ran = run(cmd, a.timeout)
+    if ran is None:
         return 1
-    out = p.stdout + p.stderr
+    p, out = ran
     problems = []
     if a.fails_with is not None:
         if p.returncode == 0:
@@ -52,13 +96,7 @@ def main():
         got = [line for line in lines if re.search(a.filter, line)]
         if got != a.expect:
             problems.append(f"lines matching /{a.filter}/ were {got}, expected {a.expect}")
-    if problems:
-        print("command:", " ".join(cmd))
-        print("output:\n" + out)
-        for pr in problems:
-            print("FAIL:", pr)
-        return 1
-    return 0
+    return report(cmd, out, problems)
 
 
 if __name__ == "__main__":

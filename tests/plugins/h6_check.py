@@ -22,9 +22,12 @@ regs:  the probe's "h6 reg NAME 0x.." lines against the values h6_regs_region.S 
        plugin's register and memory writes.
 """
 import argparse
+import os
 import re
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check  # noqa: E402  (run(), report(), symbols() shared with check.py's tests)
 
 X_NAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "fp", "s1", "a0", "a1", "a2", "a3", "a4", "a5",
            "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"]
@@ -262,27 +265,17 @@ def main():
     a.syms = {}
     if a.elf:
         # {SYMBOL} in the command: the guest symbol's address (0x...), from the ELF's symbol table.
-        nm = subprocess.run([a.nm, a.elf], capture_output=True, text=True, check=True).stdout
-        syms = {f[2]: int(f[0], 16) for f in (line.split() for line in nm.splitlines()) if len(f) == 3}
-        a.syms = syms
-        cmd = [re.sub(r"\{(\w+)\}", lambda m: "0x%x" % syms[m[1]], arg) for arg in cmd]
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=a.timeout)
-    except subprocess.TimeoutExpired:
-        print(f"timed out after {a.timeout} s: {' '.join(cmd)}")
+        a.syms = check.symbols(a.nm, a.elf)
+        cmd = [check.with_symbols(arg, a.syms) for arg in cmd]
+    ran = check.run(cmd, a.timeout)
+    if ran is None:
         return 1
-    out = p.stdout + p.stderr
+    p, out = ran
     problems = []
     if p.returncode != 0:
         problems.append(f"exit status {p.returncode}, expected 0")
     {"count": check_count, "mem": check_mem, "mem-v1": check_mem_v1, "regs": check_regs}[a.mode](a, out, problems)
-    if problems:
-        print("command:", " ".join(cmd))
-        print("output:\n" + out)
-        for pr in problems:
-            print("FAIL:", pr)
-        return 1
-    return 0
+    return check.report(cmd, out, problems)
 
 
 if __name__ == "__main__":
