@@ -43,7 +43,8 @@ namespace
  *    rbx  the CPU's env (globals are [rbx + offset])
  *    rbp  the CpuState (soft TLB at [rbp + ...])
  *    r14  the block's temporaries, 8 bytes each ([r14 + 8 * index])
- *    r15  the time slice (CpuState::budget, loaded on entry, stored on exit)
+ * The time slice stays in memory (CpuState::budget, [rbp + ...]), so that r15 joins r12 and r13 as a
+ * callee-saved register for cached values: blocks that call out a lot (plugin callbacks) keep them there.
  * rsp is 16-byte aligned inside blocks, so helpers are called directly.
  *
  * The enter trampoline (start of the cache) saves the callee-saved registers
@@ -236,13 +237,11 @@ bool X86Engine::init(std::string &err)
     e.mov(rbp, rdi);
     e.mov(rbx, r8);
     e.mov(r14, rcx);
-    e.mov(r15, qword[r9]);
     e.jmp(rsi);
     e.align(16);
     const uint8_t *leave = e.getCurr();
     e.add(rsp, 8);
-    e.pop(rcx);
-    e.mov(qword[rcx], r15);
+    e.pop(rcx); // the budget's address (unused: blocks keep the budget in memory)
     e.pop(rcx);
     e.mov(qword[rcx], rax);
     e.mov(qword[rcx + 8], rdx);
@@ -352,7 +351,7 @@ class BlockEmitter : public Emitter
         int32_t off = 0; // [rbx + off] for globals, [r14 + off] for temps
         uint32_t last_read = 0;
     };
-    static constexpr int kPool[] = {12, 13, 9, 10, 11, 8};
+    static constexpr int kPool[] = {12, 13, 15, 9, 10, 11, 8};
     static bool caller_saved(int r) { return r == 8 || r == 9 || r == 10 || r == 11; }
     std::vector<Slot> slots_;
     std::vector<uint32_t> key_of_; // value -> slot key (~0u: not a global or temp)
@@ -894,16 +893,20 @@ bool BlockEmitter::run(std::string &err)
                              static_cast<const char *>(cpu_.env));
 
     // Chained entry: a block boundary, where exit requests and the end of the time slice are seen. The
-    // budget counts instructions: the block is entered only if all of them fit (else r15 is restored).
+    // budget counts instructions: the block is entered only if all of them fit (else it is restored).
     Label request, no_room;
+    const auto budget = qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.budget) -
+                                                         reinterpret_cast<const char *>(&cpu_))];
     code_.chained = rx_here();
     cmp(dword[rbx + exit_req_off], 0);
     jne(request, T_NEAR);
-    if (cpu_.icount) // -icount: the clock reads what was left when this block began
+    if (cpu_.icount) { // -icount: the clock reads what was left when this block began
+        mov(rax, budget);
         mov(qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.icount_pub) -
                                              reinterpret_cast<const char *>(&cpu_))],
-            r15);
-    sub(r15, static_cast<int32_t>(tb_.n_insns));
+            rax);
+    }
+    sub(budget, static_cast<int32_t>(tb_.n_insns));
     jl(no_room, T_NEAR);
     code_.entry = rx_here();
 
@@ -1015,7 +1018,9 @@ bool BlockEmitter::run(std::string &err)
     for (auto &f : cold_)
         f();
     L(no_room);
-    add(r15, static_cast<int32_t>(tb_.n_insns));
+    add(qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.budget) -
+                                         reinterpret_cast<const char *>(&cpu_))],
+        static_cast<int32_t>(tb_.n_insns));
     L(request);
     leave(ExitKind::Request, 0);
     L(exc_exit_);
