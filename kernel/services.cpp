@@ -350,11 +350,6 @@ bool svc_plugins_redirect(unsigned cpu_index, uint64_t *pc)
     return plugins::redirect(cpu_index, pc);
 }
 
-unsigned svc_plugins_cut()
-{
-    return plugins::cut();
-}
-
 void svc_cpu_kick(KeelObject *cpu)
 {
     if (cpu) kernel().kick_cpu(cpu);
@@ -632,7 +627,6 @@ const KeelServices kServices = {
     svc_plugins_vcpu_run,
     svc_plugins_flushed,
     svc_plugins_redirect,
-    svc_plugins_cut,
 };
 
 } // namespace

@@ -152,7 +152,6 @@ struct State {
     std::vector<uint64_t> mem_values;
     const KeelPluginHooks *hooks = nullptr; // of the engine running (on the vCPU thread)
     std::vector<Pending> pending;
-    unsigned cut = 0;          // the last instrumented block must be cut to this many instructions (0: no)
     bool time_control = false; // a plugin holds the virtual clock (qemu_plugin_request_time_control)
     bool exited = false;
 };
@@ -885,7 +884,6 @@ void unload_all()
     s.direct.clear();
     s.direct_names.clear();
     s.pending.clear();
-    s.cut = 0;
     if (s.time_control) keel::kernel().vclock().release_control(false);
     s.time_control = false;
 }
@@ -977,13 +975,6 @@ bool redirect(unsigned index, uint64_t *pc)
     return true;
 }
 
-unsigned cut()
-{
-    unsigned n = st().cut;
-    st().cut = 0;
-    return n;
-}
-
 void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *o)
 {
     State &s = st();
@@ -999,7 +990,6 @@ void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *o)
         tb.insns.push_back(std::move(in));
     }
     bool any = false;
-    s.cut = 0;
     for (auto &p : s.plugins) {
         if (!p->tb_trans.fn || p->uninstalled) continue;
         any = true;
@@ -1010,15 +1000,7 @@ void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *o)
             reinterpret_cast<void (*)(uint64_t, PTb *)>(p->tb_trans.fn)(p->id, &tb);
         }
     }
-    if (!any) return;
-    // A callback that may redirect (set_pc) inside the block: the block is translated again, ending before
-    // that instruction, so that everything before a redirect has been counted (instret) when it happens.
-    for (unsigned i = 1; i < tb.insns.size() && !s.cut; ++i)
-        for (const Reg &r : tb.insns[i].exec)
-            if (r.kind != RegKind::Inline && r.flags >= kCbRwRegsPc &&
-                !(r.kind == RegKind::CondCb && r.cond == 0))
-                s.cut = i;
-    emit(tb, b, o);
+    if (any) emit(tb, b, o);
 }
 
 } // namespace keel::plugins

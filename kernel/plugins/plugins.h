@@ -75,8 +75,6 @@ void vcpu_run(unsigned index);
 void flushed();
 // After a block left on an exception: whether a callback called qemu_plugin_set_pc, and where to go.
 bool redirect(unsigned index, uint64_t *pc);
-// After instrument(): 0, or the number of instructions the block must be cut to (see KeelServices).
-unsigned cut();
 
 // Instruments the block of vCPU @index just translated into @b (before verification).
 void instrument(unsigned index, KeelIrBuilder *b, const KeelIrBuilderOps *ops);

@@ -785,7 +785,6 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
-    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),

@@ -106,10 +106,9 @@ Core::Core(const KeelCpuHandle *cpus, unsigned n_cpus, std::unique_ptr<Engine> e
         instrument_ = [this](KeelIrBuilder *b, const KeelIrBuilderOps *o) {
             keel_services->plugins_instrument(translating_, b, o);
         };
-    plugin_svc_ = keel_services && KEEL_SERVICE_AVAILABLE(keel_services, plugins_cut) &&
+    plugin_svc_ = keel_services && KEEL_SERVICE_AVAILABLE(keel_services, plugins_redirect) &&
                   keel_services->plugins_attach && keel_services->plugins_vcpu_run &&
-                  keel_services->plugins_flushed && keel_services->plugins_redirect &&
-                  keel_services->plugins_cut;
+                  keel_services->plugins_flushed && keel_services->plugins_redirect;
 }
 
 Core::~Core()
@@ -455,10 +454,11 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
                           bool temp)
 {
     KeelIrBuilder b;
+    builder_reset(b, c.ops);
     unsigned mmu = static_cast<unsigned>(flags & 7);
-    uint64_t pages[2], vpage2;
-    unsigned n_pages;
-    uint32_t lo[2], hi[2];
+    uint64_t pages[2] = {phys & kPageMask, 0}, vpage2 = 0;
+    unsigned n_pages = 1;
+    uint32_t lo[2] = {static_cast<uint32_t>(kPageSize), static_cast<uint32_t>(kPageSize)}, hi[2] = {0, 0};
     b.fetch = [&](uint64_t at, unsigned len, uint32_t *bits) {
         uint32_t v = 0;
         for (unsigned i = 0; i < len; ++i) {
@@ -491,21 +491,9 @@ Tb *Core::translate_block(CpuState &c, uint64_t pc, uint64_t phys, uint64_t flag
         *bits = v;
         return KEEL_OK;
     };
-    for (;;) {
-        builder_reset(b, c.ops);
-        pages[0] = phys & kPageMask;
-        pages[1] = vpage2 = 0;
-        n_pages = 1;
-        lo[0] = lo[1] = static_cast<uint32_t>(kPageSize);
-        hi[0] = hi[1] = 0;
-        c.ops->translate(c.env, &b, &builder_ops(), pc, flags, max_insns);
-        translating_ = c.index;
-        if (instrument_) instrument_(&b, &builder_ops());
-        // A plugin callback that may redirect sits inside the block: end the block before it (plugins_cut).
-        unsigned cut = instrument_ && plugin_svc_ ? keel_services->plugins_cut() : 0;
-        if (cut == 0 || cut >= b.block.insns.size()) break;
-        max_insns = cut;
-    }
+    c.ops->translate(c.env, &b, &builder_ops(), pc, flags, max_insns);
+    translating_ = c.index;
+    if (instrument_) instrument_(&b, &builder_ops());
     b.at_end = true;
     bool ok = verify(b.block);
     if (keel_services->log_enabled(KEEL_LOG_IN_ASM)) log_in_asm(c, b.block);

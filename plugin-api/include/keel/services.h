@@ -337,11 +337,6 @@ typedef struct KeelServices {
      * callback calling qemu_plugin_set_pc (no guest exception: continue at *@pc, the instruction whose
      * callback redirected did not run); false for a guest exception. Since: ABI 1.3 */
     bool (*plugins_redirect)(unsigned cpu_index, uint64_t *pc);
-    /** How many instructions the block just instrumented must be cut to (0: keep it whole): a plugin asked
-     * for a callback that may redirect (qemu_plugin_set_pc) before instruction N > 0. The engine translates
-     * and instruments the first N instructions again, so a redirect only happens at a block start. Since:
-     * ABI 1.3 */
-    unsigned (*plugins_cut)(void);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */
