@@ -59,7 +59,36 @@ struct CallInfo {
     uint64_t *dst;
     bool raise;
     uint64_t pc; // of the calling instruction, for a raised exception
+    // Integer arguments only (I32/I64/PTR, at most 6) on a host whose C calling convention passes them all
+    // in registers (x86-64 SysV, AArch64): called directly, not through libffi. Bit k: argument k is I32.
+    bool direct;
+    uint8_t narrow;
+    uint8_t nargs;
 };
+
+#if (defined(__x86_64__) || defined(__aarch64__)) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+constexpr bool kDirectCalls = true;
+#else
+constexpr bool kDirectCalls = false;
+#endif
+
+// A direct call: every integer argument as a 64-bit register value (I32 ones zero-extended), so one
+// function type serves every integer signature; a callee ignores the registers it does not take.
+inline uint64_t call_direct(const CallInfo *ci)
+{
+    uint64_t a[6] = {0, 0, 0, 0, 0, 0};
+    for (unsigned i = 0; i < ci->nargs; ++i) {
+        if (ci->narrow & (1u << i)) {
+            uint32_t v;
+            std::memcpy(&v, ci->argv[i], 4);
+            a[i] = v;
+        } else {
+            std::memcpy(&a[i], ci->argv[i], 8);
+        }
+    }
+    using Fn = uint64_t (*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+    return reinterpret_cast<Fn>(ci->fn)(a[0], a[1], a[2], a[3], a[4], a[5]);
+}
 
 struct Code {
     Word *entry;
@@ -527,7 +556,11 @@ L_sth : {
     // Helper calls: one word, the CallInfo with the cif and the argument pointers prepared at compile time.
 L_call_void : {
     CallInfo *ci = ip[1].ci;
-    ffi_call(ci->cif, ci->fn, nullptr, ci->argv);
+    if (ci->direct) {
+        call_direct(ci);
+    } else {
+        ffi_call(ci->cif, ci->fn, nullptr, ci->argv);
+    }
     if (ci->raise && cc->exception) {
         *c.pc = ci->pc;
         EXC();
@@ -538,7 +571,11 @@ L_call_void : {
 L_call_r32 : {
     CallInfo *ci = ip[1].ci;
     ffi_arg r = 0;
-    ffi_call(ci->cif, ci->fn, &r, ci->argv);
+    if (ci->direct) {
+        r = static_cast<ffi_arg>(call_direct(ci));
+    } else {
+        ffi_call(ci->cif, ci->fn, &r, ci->argv);
+    }
     if (ci->raise && cc->exception) {
         *c.pc = ci->pc;
         EXC();
@@ -552,7 +589,11 @@ L_call_r32 : {
 L_call_r64 : {
     CallInfo *ci = ip[1].ci;
     uint64_t r = 0;
-    ffi_call(ci->cif, ci->fn, &r, ci->argv);
+    if (ci->direct) {
+        r = call_direct(ci);
+    } else {
+        ffi_call(ci->cif, ci->fn, &r, ci->argv);
+    }
     if (ci->raise && cc->exception) {
         *c.pc = ci->pc;
         EXC();
@@ -958,6 +999,13 @@ bool TciEngine::compile(CpuState &cpu, const IrBlock &b, Tb &tb, std::string &er
             ci.dst = op.v[0] ? loc[op.v[0]] : nullptr;
             ci.raise = (hp->flags & KEEL_HELPER_MAY_RAISE) != 0;
             ci.pc = insn_pc;
+            ci.nargs = static_cast<uint8_t>(op.nargs);
+            ci.direct = kDirectCalls && op.nargs <= 6 &&
+                        (!hp->has_ret || (hp->ret != KEEL_IR_F32 && hp->ret != KEEL_IR_F64));
+            for (unsigned i = 0; i < op.nargs; ++i) {
+                if (hp->args[i] == KEEL_IR_F32 || hp->args[i] == KEEL_IR_F64) ci.direct = false;
+                if (hp->args[i] == KEEL_IR_I32) ci.narrow |= static_cast<uint8_t>(1u << i);
+            }
             code->calls.push_back(ci);
             h(!hp->has_ret ? H_call_void : wide(static_cast<KeelIrType>(hp->ret)) ? H_call_r64 : H_call_r32);
             w.push_back(Word{.ci = &code->calls.back()});
