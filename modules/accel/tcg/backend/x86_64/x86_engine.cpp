@@ -11,6 +11,7 @@
 #include <cstring>
 #include <list>
 #include <map>
+#include <span>
 
 #include <keel/module.h>
 
@@ -43,8 +44,9 @@ namespace
  *    rbx  the CPU's env (globals are [rbx + offset])
  *    rbp  the CpuState (soft TLB at [rbp + ...])
  *    r14  the block's temporaries, 8 bytes each ([r14 + 8 * index])
- * The time slice stays in memory (CpuState::budget, [rbp + ...]), so that r15 joins r12 and r13 as a
- * callee-saved register for cached values: blocks that call out a lot (plugin callbacks) keep them there.
+ *    r15  the time slice (CpuState::budget, loaded on entry, stored on exit) — except with -plugin: then
+ *         the budget stays in memory ([rbp + ...]) and r15 joins r12 and r13 as a callee-saved register
+ *         for cached values, so that blocks calling a plugin at every instruction keep more of them.
  * rsp is 16-byte aligned inside blocks, so helpers are called directly.
  *
  * The enter trampoline (start of the cache) saves the callee-saved registers
@@ -208,6 +210,8 @@ class X86Engine final : public Engine
     }
 
     EngineOptions opt_;
+    // -plugin: the time slice in CpuState::budget, r15 in the register pool (see "Generated code").
+    bool budget_in_memory_ = false;
     CodeCache cache_;
     size_t fixed_ = 0; // bytes of trampolines at the start of the cache, kept across flushes
     EnterFn enter_ = nullptr;
@@ -223,6 +227,8 @@ class X86Engine final : public Engine
 bool X86Engine::init(std::string &err)
 {
     if (!cache_.init(opt_.code_cache_size, err)) return false;
+    budget_in_memory_ = keel_services && KEEL_SERVICE_AVAILABLE(keel_services, plugins_active) &&
+                        keel_services->plugins_active && keel_services->plugins_active();
     Emitter e(cache_, cache_.size());
     // enter(c = rdi, entry = rsi, out = rdx, temps = rcx, env = r8, budget = r9)
     e.push(rbx);
@@ -237,11 +243,13 @@ bool X86Engine::init(std::string &err)
     e.mov(rbp, rdi);
     e.mov(rbx, r8);
     e.mov(r14, rcx);
+    if (!budget_in_memory_) e.mov(r15, qword[r9]);
     e.jmp(rsi);
     e.align(16);
     const uint8_t *leave = e.getCurr();
     e.add(rsp, 8);
-    e.pop(rcx); // the budget's address (unused: blocks keep the budget in memory)
+    e.pop(rcx);
+    if (!budget_in_memory_) e.mov(qword[rcx], r15);
     e.pop(rcx);
     e.mov(qword[rcx], rax);
     e.mov(qword[rcx + 8], rdx);
@@ -319,9 +327,10 @@ class BlockEmitter : public Emitter
 {
   public:
     BlockEmitter(CodeCache &cc, CpuState &cpu, const IrBlock &b, Tb &tb, Code &code, const uint8_t *leave,
-                 const Xbyak::util::Cpu &host, const std::vector<bool> &shared)
+                 const Xbyak::util::Cpu &host, const std::vector<bool> &shared, bool budget_in_memory)
         : Emitter(cc, cc.size() - cc.used()), cpu_(cpu), b_(b), tb_(tb), code_(code), leave_(leave),
-          host_(host), shared_(shared)
+          host_(host), shared_(shared), budget_in_memory_(budget_in_memory),
+          pool_(budget_in_memory ? std::span<const int>(kPoolR15) : std::span<const int>(kPool))
     {
     }
     bool run(std::string &err);
@@ -351,7 +360,8 @@ class BlockEmitter : public Emitter
         int32_t off = 0; // [rbx + off] for globals, [r14 + off] for temps
         uint32_t last_read = 0;
     };
-    static constexpr int kPool[] = {12, 13, 15, 9, 10, 11, 8};
+    static constexpr int kPool[] = {12, 13, 9, 10, 11, 8};
+    static constexpr int kPoolR15[] = {12, 13, 15, 9, 10, 11, 8}; // r15 free: budget in memory
     static bool caller_saved(int r) { return r == 8 || r == 9 || r == 10 || r == 11; }
     std::vector<Slot> slots_;
     std::vector<uint32_t> key_of_; // value -> slot key (~0u: not a global or temp)
@@ -394,7 +404,7 @@ class BlockEmitter : public Emitter
     // Write back every dirty global (and, with temps, every live dirty temp).
     void flush(bool temps, uint32_t live_at)
     {
-        for (int r : kPool) {
+        for (int r : pool_) {
             if (owner_[r] < 0) continue;
             Slot &s = slots_[static_cast<size_t>(owner_[r])];
             if (!s.dirty) continue;
@@ -411,20 +421,20 @@ class BlockEmitter : public Emitter
     }
     void forget_all()
     {
-        for (int r : kPool)
+        for (int r : pool_)
             if (owner_[r] >= 0) drop(slots_[static_cast<size_t>(owner_[r])]);
     }
     // Forget every cached global (after something may have written them behind the cache's back).
     void forget_globals()
     {
-        for (int r : kPool)
+        for (int r : pool_)
             if (owner_[r] >= 0 && !slots_[static_cast<size_t>(owner_[r])].temp)
                 drop(slots_[static_cast<size_t>(owner_[r])]);
     }
     // Free the registers of temps no later op reads.
     void free_dead_temps()
     {
-        for (int r : kPool) {
+        for (int r : pool_) {
             if (owner_[r] < 0) continue;
             Slot &s = slots_[static_cast<size_t>(owner_[r])];
             if (s.temp && s.last_read <= op_at_) drop(s);
@@ -433,7 +443,7 @@ class BlockEmitter : public Emitter
     // Before a call that clobbers the caller-saved registers: nothing may stay in them.
     void spill_caller_saved()
     {
-        for (int r : kPool) {
+        for (int r : pool_) {
             if (owner_[r] < 0 || !caller_saved(r)) continue;
             Slot &s = slots_[static_cast<size_t>(owner_[r])];
             if (live(s, op_at_)) write_back(s);
@@ -443,7 +453,7 @@ class BlockEmitter : public Emitter
     int alloc_reg()
     {
         int best = -1;
-        for (int r : kPool) {
+        for (int r : pool_) {
             if (owner_[r] < 0) return r;
             if (best < 0 || use_[r] < use_[best]) best = r;
         }
@@ -541,7 +551,7 @@ class BlockEmitter : public Emitter
     Spill spill_state()
     {
         Spill sp;
-        for (int r : kPool) {
+        for (int r : pool_) {
             if (owner_[r] < 0) continue;
             const Slot &s = slots_[static_cast<size_t>(owner_[r])];
             if (!s.temp && s.dirty) sp.globals.emplace_back(mem(s), Reg64(s.reg));
@@ -791,6 +801,8 @@ class BlockEmitter : public Emitter
     const uint8_t *leave_;
     const Xbyak::util::Cpu &host_;
     const std::vector<bool> &shared_; // per global: shares bytes with another global (never cached)
+    const bool budget_in_memory_;
+    const std::span<const int> pool_; // the registers for cached values
     int32_t pc_off_ = 0;
     uint64_t insn_pc_ = 0;
     Label exc_exit_;
@@ -901,12 +913,16 @@ bool BlockEmitter::run(std::string &err)
     cmp(dword[rbx + exit_req_off], 0);
     jne(request, T_NEAR);
     if (cpu_.icount) { // -icount: the clock reads what was left when this block began
-        mov(rax, budget);
+        if (budget_in_memory_) mov(rax, budget);
         mov(qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.icount_pub) -
                                              reinterpret_cast<const char *>(&cpu_))],
-            rax);
+            budget_in_memory_ ? rax : r15);
     }
-    sub(budget, static_cast<int32_t>(tb_.n_insns));
+    if (budget_in_memory_) {
+        sub(budget, static_cast<int32_t>(tb_.n_insns));
+    } else {
+        sub(r15, static_cast<int32_t>(tb_.n_insns));
+    }
     jl(no_room, T_NEAR);
     code_.entry = rx_here();
 
@@ -1018,9 +1034,13 @@ bool BlockEmitter::run(std::string &err)
     for (auto &f : cold_)
         f();
     L(no_room);
-    add(qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.budget) -
-                                         reinterpret_cast<const char *>(&cpu_))],
-        static_cast<int32_t>(tb_.n_insns));
+    if (budget_in_memory_) {
+        add(qword[rbp + static_cast<int32_t>(reinterpret_cast<const char *>(&cpu_.budget) -
+                                             reinterpret_cast<const char *>(&cpu_))],
+            static_cast<int32_t>(tb_.n_insns));
+    } else {
+        add(r15, static_cast<int32_t>(tb_.n_insns));
+    }
     L(request);
     leave(ExitKind::Request, 0);
     L(exc_exit_);
@@ -1684,7 +1704,7 @@ bool X86Engine::emit_block(CpuState &cpu, const IrBlock &b, Tb &tb, Code &code, 
 {
     cache_.set_used((cache_.used() + 15) & ~size_t(15));
     if (cache_.used() >= cache_.size()) throw Xbyak::Error(Xbyak::ERR_CODE_IS_TOO_BIG);
-    BlockEmitter e(cache_, cpu, b, tb, code, leave_, host_, shared_globals(cpu.ops));
+    BlockEmitter e(cache_, cpu, b, tb, code, leave_, host_, shared_globals(cpu.ops), budget_in_memory_);
     if (!e.run(err)) return false;
     code.generation = generation_;
     const uint8_t *start = e.getCode();
