@@ -376,9 +376,8 @@ void h_mem(void *r, uint64_t vaddr, uint64_t value)
 #define KEEL_FN_(f) reinterpret_cast<void (*)(void)>(f)
 constexpr uint32_t kReadsGlobals = KEEL_HELPER_READS_GLOBALS;
 constexpr uint32_t kRwGlobals = KEEL_HELPER_READS_GLOBALS | KEEL_HELPER_WRITES_GLOBALS;
-// By qemu_plugin_cb_flags: NO_REGS (unused: those are called directly), R_REGS, RW_REGS, RW_REGS_PC.
-const KeelIrHelper kExecHelpers[4] = {
-    {"plugin_exec", KEEL_FN_(h_exec), 0, 0, 1, {KEEL_IR_PTR}, 0, {}},
+// By qemu_plugin_cb_flags: R_REGS, RW_REGS, RW_REGS_PC (NO_REGS callbacks are called directly).
+const KeelIrHelper kExecHelpers[3] = {
     {"plugin_exec_r", KEEL_FN_(h_exec), 0, 0, 1, {KEEL_IR_PTR}, kReadsGlobals, {}},
     {"plugin_exec_rw", KEEL_FN_(h_exec), 0, 0, 1, {KEEL_IR_PTR}, kRwGlobals, {}},
     {"plugin_exec_rw_pc",
@@ -404,9 +403,10 @@ const KeelIrHelper &pick(const KeelIrHelper (&h)[3], int flags)
 
 constexpr int kCbRwRegsPc = 3; // QEMU_PLUGIN_CB_RW_REGS_PC
 
+// For R_REGS and up.
 const KeelIrHelper &pick_exec(int flags)
 {
-    return kExecHelpers[flags <= 0 ? 0 : flags >= kCbRwRegsPc ? 3 : flags];
+    return kExecHelpers[std::min(flags, kCbRwRegsPc) - 1];
 }
 
 // The helper that calls plugin function @fn directly: qemu_plugin_vcpu_udata_cb_t (vcpu index, userdata)

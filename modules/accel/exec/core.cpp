@@ -619,7 +619,7 @@ int Core::run_slice(CpuState &c)
     } not_running{this};
     if (plugin_svc_) keel_services->plugins_vcpu_run(c.index);
     while (!stop_.load(std::memory_order_relaxed)) {
-        if (plugin_svc_) plugin_safe_point(c);
+        if (plugin_svc_) plugin_safe_point();
         if (icount_) {
             // Timers due at this instruction count run here, on the vCPU thread: deterministic.
             int64_t left = keel_services->icount_budget();
@@ -714,10 +714,9 @@ int64_t Core::icount_pending(void *opaque)
     return c ? c->icount_mark - c->icount_pub : 0;
 }
 
-// Between blocks of CPU `c`: what plugins asked for while blocks ran.
-void Core::plugin_safe_point(CpuState &c)
+// Between blocks: what plugins asked for while blocks ran.
+void Core::plugin_safe_point()
 {
-    (void)c;
     if (flush_request_.load(std::memory_order_relaxed)) {
         flush_request_ = false;
         for (auto &cpu : cpus_)

@@ -228,7 +228,7 @@ class Core
     // KeelPluginHooks (-plugin, ABI 1.3).
     static void plugin_request_flush(void *opaque);
     static void plugin_code_written(void *opaque, uint64_t paddr, uint64_t len);
-    void plugin_safe_point(CpuState &c);
+    void plugin_safe_point();
     void log_in_asm(CpuState &c, const IrBlock &b);
 
     std::vector<std::unique_ptr<CpuState>> cpus_;

@@ -10,40 +10,6 @@ using namespace keel::exec;
 namespace
 {
 
-// Every value the op reads.
-template <class F> void for_each_read(const IrBlock &b, const IrOp &op, F f)
-{
-    switch (op.kind) {
-    case OpKind::Alu:
-    case OpKind::SetCond:
-        f(op.v[1]);
-        f(op.v[2]);
-        break;
-    case OpKind::MovCond:
-        f(op.v[1]);
-        f(op.v[2]);
-        f(op.v[3]);
-        f(op.extra);
-        break;
-    case OpKind::Load:
-    case OpKind::LoadHost:
-        f(op.v[1]);
-        break;
-    case OpKind::Store:
-    case OpKind::StoreHost:
-    case OpKind::BrCond:
-        f(op.v[0]);
-        f(op.v[1]);
-        break;
-    case OpKind::Call:
-        for (unsigned k = 0; k < op.nargs; ++k)
-            f(b.call_args[op.args_at + k]);
-        break;
-    default:
-        break;
-    }
-}
-
 // Whether dropping the op changes nothing but its destination.
 bool side_effect_free(const IrOp &op)
 {

@@ -44,46 +44,16 @@ bool match(const IrBlock &b, size_t i, const std::vector<uint32_t> &reads, Count
     return true;
 }
 
-void count_reads(const IrBlock &b, std::vector<uint32_t> &reads)
-{
-    auto r = [&](KeelIrValue v) {
-        const IrVal &x = b.val(v);
-        if (v && x.kind == ValKind::Temp && x.index < reads.size()) reads[x.index]++;
-    };
-    for (const IrOp &op : b.ops) {
-        switch (op.kind) {
-        case OpKind::Alu:
-        case OpKind::SetCond:
-            r(op.v[1]), r(op.v[2]);
-            break;
-        case OpKind::MovCond:
-            r(op.v[1]), r(op.v[2]), r(op.v[3]), r(op.extra);
-            break;
-        case OpKind::Load:
-        case OpKind::LoadHost:
-            r(op.v[1]);
-            break;
-        case OpKind::Store:
-        case OpKind::StoreHost:
-        case OpKind::BrCond:
-            r(op.v[0]), r(op.v[1]);
-            break;
-        case OpKind::Call:
-            for (unsigned k = 0; k < op.nargs; ++k)
-                r(b.call_args[op.args_at + k]);
-            break;
-        default:
-            break;
-        }
-    }
-}
-
 } // namespace
 
 void merge_counters(IrBlock &b)
 {
     std::vector<uint32_t> reads(b.n_temps, 0);
-    count_reads(b, reads);
+    for (const IrOp &op : b.ops)
+        for_each_read(b, op, [&](KeelIrValue v) {
+            const IrVal &x = b.val(v);
+            if (v && x.kind == ValKind::Temp && x.index < reads.size()) reads[x.index]++;
+        });
     std::vector<bool> gone(b.ops.size(), false);
     std::vector<Counter> open; // counters whose addition may still take later ones
     bool changed = false;
@@ -148,13 +118,15 @@ bool is_global_add(const IrBlock &b, const IrOp &op)
            b.val(op.v[1]).index == b.val(op.v[0]).index && is_const(b, op.v[2]);
 }
 
+// Whether `op` (computation or a call) reads global `global` or writes it.
 bool touches(const IrBlock &b, const IrOp &op, uint32_t global)
 {
     auto is = [&](KeelIrValue v) {
         return v && b.val(v).kind == ValKind::Global && b.val(v).index == global;
     };
-    return is(op.v[0]) || is(op.v[1]) || is(op.v[2]) || is(op.v[3]) ||
-           (op.kind == OpKind::MovCond && is(op.extra));
+    bool hit = is(op.v[0]); // the destination
+    for_each_read(b, op, [&](KeelIrValue v) { hit = hit || is(v); });
+    return hit;
 }
 
 } // namespace
@@ -189,10 +161,6 @@ void merge_global_adds(IrBlock &b)
                        !(n.helper->flags &
                          (KEEL_HELPER_READS_GLOBALS | KEEL_HELPER_WRITES_GLOBALS | KEEL_HELPER_MAY_RAISE)) &&
                        !touches(b, n, g);
-                for (unsigned k = 0; pass && k < n.nargs; ++k) {
-                    const IrVal &a = b.val(b.call_args[n.args_at + k]);
-                    pass = !(a.kind == ValKind::Global && a.index == g);
-                }
                 break;
             default: // guest memory (a fault writes globals back), host memory (may be the env), control flow
                 break;

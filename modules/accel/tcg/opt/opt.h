@@ -53,6 +53,40 @@ void compact(exec::IrBlock &b, const std::vector<bool> &gone);
 // A constant value of `type` (added to b.values).
 KeelIrValue add_const(exec::IrBlock &b, KeelIrType type, uint64_t value);
 
+// Calls f(value) for every value `op` reads (not its destination).
+template <class F> void for_each_read(const exec::IrBlock &b, const exec::IrOp &op, F f)
+{
+    switch (op.kind) {
+    case exec::OpKind::Alu:
+    case exec::OpKind::SetCond:
+        f(op.v[1]);
+        f(op.v[2]);
+        break;
+    case exec::OpKind::MovCond:
+        f(op.v[1]);
+        f(op.v[2]);
+        f(op.v[3]);
+        f(op.extra);
+        break;
+    case exec::OpKind::Load:
+    case exec::OpKind::LoadHost:
+        f(op.v[1]);
+        break;
+    case exec::OpKind::Store:
+    case exec::OpKind::StoreHost:
+    case exec::OpKind::BrCond:
+        f(op.v[0]);
+        f(op.v[1]);
+        break;
+    case exec::OpKind::Call:
+        for (unsigned k = 0; k < op.nargs; ++k)
+            f(b.call_args[op.args_at + k]);
+        break;
+    default:
+        break;
+    }
+}
+
 // Every pass in order, then the verifier. False (with b.errors) if the result does not verify: the
 // caller then compiles the block as translated.
 bool optimize(exec::IrBlock &b);
