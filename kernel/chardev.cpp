@@ -51,21 +51,56 @@ void KeelChardev::accept_input()
     input_wanted();
 }
 
+void KeelChardev::set_monitor(const KeelChardevHandlers *h, void *opaque, std::function<void(bool)> focus)
+{
+    if (!multiplexed()) return;
+    {
+        std::lock_guard<std::recursive_mutex> g(keel::big_lock());
+        monitor_handlers_ = KeelChardevHandlers{};
+        monitor_opaque_ = opaque;
+        has_monitor_ = h != nullptr;
+        if (h) std::memcpy(&monitor_handlers_, h, std::min(h->size, sizeof monitor_handlers_));
+        monitor_handlers_.size = sizeof monitor_handlers_;
+        monitor_focus_fn_ = h ? std::move(focus) : nullptr;
+        if (!h) monitor_focus_ = false;
+    }
+    handlers_changed();
+}
+
+bool KeelChardev::switch_focus()
+{
+    if (!has_monitor_) return false;
+    monitor_focus_ = !monitor_focus_;
+    if (monitor_focus_fn_) monitor_focus_fn_(monitor_focus_);
+    input_wanted();
+    return true;
+}
+
 size_t KeelChardev::fe_can_receive()
 {
-    if (!has_handlers_ || !handlers_.receive) return 0;
+    const KeelChardevHandlers &h = monitor_focus_ ? monitor_handlers_ : handlers_;
+    void *opaque = monitor_focus_ ? monitor_opaque_ : opaque_;
+    if (!(monitor_focus_ ? has_monitor_ : has_handlers_) || !h.receive) return 0;
     // A front end without can_receive takes whatever comes.
-    return handlers_.can_receive ? handlers_.can_receive(opaque_) : SIZE_MAX;
+    return h.can_receive ? h.can_receive(opaque) : SIZE_MAX;
 }
 
 void KeelChardev::fe_receive(const uint8_t *buf, size_t len)
 {
-    if (has_handlers_ && handlers_.receive) handlers_.receive(opaque_, buf, len);
+    if (monitor_focus_) {
+        if (has_monitor_ && monitor_handlers_.receive) monitor_handlers_.receive(monitor_opaque_, buf, len);
+    } else if (has_handlers_ && handlers_.receive) {
+        handlers_.receive(opaque_, buf, len);
+    }
 }
 
+// A break goes to the front end with the focus; connects and hang-ups to both.
 void KeelChardev::fe_event(KeelChardevEvent ev)
 {
-    if (has_handlers_ && handlers_.event) handlers_.event(opaque_, ev);
+    bool to_device = ev != KEEL_CHARDEV_BREAK || !monitor_focus_;
+    bool to_monitor = ev != KEEL_CHARDEV_BREAK || monitor_focus_;
+    if (to_device && has_handlers_ && handlers_.event) handlers_.event(opaque_, ev);
+    if (to_monitor && has_monitor_ && monitor_handlers_.event) monitor_handlers_.event(monitor_opaque_, ev);
 }
 
 namespace keel
@@ -140,6 +175,9 @@ class FileChardev : public KeelChardev
 // (back-pressure to the peer) instead of the backend dropping bytes.
 class PolledChardev : public KeelChardev
 {
+  public:
+    bool multiplexed() const override { return mux_; }
+
   protected:
     PolledChardev(std::string id, MainLoop &loop) : KeelChardev(std::move(id)), loop_(loop) {}
 
@@ -383,7 +421,7 @@ void PolledChardev::mux_command(uint8_t key)
             "C-a h    print this help\r\n"
             "C-a x    exit keel\r\n"
             "C-a b    send break\r\n"
-            "C-a c    switch to the monitor (keel has none yet)\r\n"
+            "C-a c    switch between console and monitor\r\n"
             "C-a a    send C-a (C-a C-a does the same)\r\n");
         break;
     case 'x': {
@@ -407,7 +445,10 @@ void PolledChardev::mux_command(uint8_t key)
         fe_event(KEEL_CHARDEV_BREAK);
         break;
     case 'c':
-        say("keel: there is no monitor yet; staying on the serial line\r\n");
+        // Bytes typed before the switch go where they were meant to go, as
+        // far as that front end takes them now.
+        flush_input();
+        if (!switch_focus()) say("keel: no monitor on this console; staying on the serial line\r\n");
         break;
     default:
         break;

@@ -46,6 +46,16 @@ struct KeelChardev {
     // open; other backends: true.
     virtual bool connected() const { return true; }
 
+    // Multiplexed chardevs (mux=on, -serial mon:DEV) carry a second front end,
+    // the human monitor: C-a c moves the input focus between the device and
+    // it (QEMU's mux focus). Output of both goes out interleaved.
+    virtual bool multiplexed() const { return false; }
+    // Install the monitor front end (h == nullptr removes it); `focus` is told
+    // true/false (loop thread, big lock held) when C-a c moves the input to it
+    // or back to the device. No effect on a chardev that is not multiplexed.
+    void set_monitor(const KeelChardevHandlers *h, void *opaque, std::function<void(bool)> focus);
+    bool has_monitor() const { return has_monitor_; }
+
   protected:
     explicit KeelChardev(std::string id);
 
@@ -59,11 +69,20 @@ struct KeelChardev {
     virtual void input_wanted() {}
     virtual void handlers_changed() { input_wanted(); }
 
+    // C-a c (big lock held): input goes to the other front end from now on.
+    // False when there is no monitor to switch to.
+    bool switch_focus();
+
   private:
     std::string id_;
     KeelChardevHandlers handlers_{};
     void *opaque_ = nullptr;
     bool has_handlers_ = false;
+    KeelChardevHandlers monitor_handlers_{};
+    void *monitor_opaque_ = nullptr;
+    bool has_monitor_ = false;
+    bool monitor_focus_ = false; // the monitor, not the device, gets the input
+    std::function<void(bool)> monitor_focus_fn_;
 };
 
 namespace keel

@@ -21,6 +21,8 @@ const std::map<std::string, std::string> kWithValue = {
     {"D", "D"},           {"bios", "bios"},       {"kernel", "kernel"},
     {"initrd", "initrd"}, {"append", "append"},   {"dtb", "dtb"},
     {"drive", "drive"},   {"icount", "icount"},   {"plugin", "plugin"},
+    {"qmp", "qmp"},       {"monitor", "monitor"}, {"mon", "mon"},
+    {"gdb", "gdb"},
 };
 const std::map<std::string, std::string> kFlags = {
     {"nographic", "nographic"},
@@ -32,6 +34,8 @@ const std::map<std::string, std::string> kFlags = {
     {"dry-run", "dry-run"},
     {"manifest-schema", "manifest-schema"},
     {"snapshot", "snapshot"},
+    {"s", "s"},
+    {"S", "S"},
 };
 
 // "size=256M" or "256M" -> "256M"; other keys are errors.
@@ -152,6 +156,10 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
                 c.manifest_schema = true;
             else if (n == "snapshot")
                 c.snapshot = true;
+            else if (n == "s")
+                c.gdb = "tcp::1234"; // QEMU: -s is -gdb tcp::1234
+            else if (n == "S")
+                c.start_paused = true;
             continue;
         }
         auto o = kWithValue.find(name);
@@ -228,6 +236,14 @@ RunConfig parse_command_line(const std::vector<std::string> &args)
             icount_value(v, c);
         } else if (n == "plugin") {
             c.plugins.push_back(v);
+        } else if (n == "qmp") {
+            c.qmp.push_back(v);
+        } else if (n == "monitor") {
+            c.monitor.push_back(v);
+        } else if (n == "mon") {
+            c.mon.push_back(v);
+        } else if (n == "gdb") {
+            c.gdb = v;
         }
     }
     // -snapshot applies to every drive, wherever it stands on the line (QEMU).
@@ -299,6 +315,26 @@ Character devices:
   -chardev BACKEND,id=ID[,OPTIONS]
                            a named backend (null, stdio, file, socket, pty;
                            mux=on adds the C-a keys)
+
+Monitor and debugging:
+  -monitor DEV             the human monitor (HMP) on DEV: stdio, pty,
+                           unix:PATH,server=on,wait=off,
+                           tcp:[HOST]:PORT,server=on,wait=off; -nographic
+                           has it on C-a c (docs/monitor.md)
+  -qmp DEV                 QMP (QEMU's JSON protocol) on DEV:
+                           unix:PATH,server=on,wait=off (mode 0600) or
+                           tcp:[HOST]:PORT,server=on,wait=off, any number
+                           of clients; wait=on waits for the first one
+  -mon [chardev=]ID[,mode=readline|control]
+                           a monitor on -chardev ID: readline (the default)
+                           is HMP, control is QMP; on a mux=on chardev HMP
+                           shares it with the serial port through C-a c
+  -gdb DEV                 wait for gdb on DEV: tcp::PORT, tcp:HOST:PORT,
+                           unix:PATH[,server=on] (owner-only), none;
+                           one debugger at a time (docs/debugging.md)
+  -s                       -gdb tcp::1234
+  -S                       do not start the CPUs: `cont` (monitor) or gdb's
+                           `continue` starts them
 
 Logging:
   -d ITEM[,ITEM...]        enable log categories (-d help lists them)

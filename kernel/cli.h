@@ -33,6 +33,11 @@ struct RunConfig {
     int icount_shift = -1;                // -icount [shift=]N: 2^N ns per instruction; -1: off
     bool icount_sleep = true;             // -icount sleep=on|off
     std::vector<std::string> plugins;     // -plugin, in order
+    std::vector<std::string> qmp;         // -qmp DEV, in order
+    std::vector<std::string> monitor;     // -monitor DEV, in order
+    std::vector<std::string> mon;         // -mon [chardev=]ID[,mode=readline|control][,pretty=on|off]
+    std::string gdb;                      // -gdb DEV (-s: tcp::1234); "" = no gdbstub
+    bool start_paused = false;            // -S
     bool dry_run = false;
     bool list_modules = false;
     bool rebuild_index = false;

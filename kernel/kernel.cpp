@@ -8,6 +8,7 @@
 
 #include <glib-unix.h>
 
+#include "control.h"
 #include "error.h"
 
 namespace keel
@@ -72,6 +73,24 @@ void Kernel::request(KeelSystemRequest req, int status)
             pending_.shutdown = true;
         } else {
             pending_.reset = true;
+        }
+    }
+    req_cv_.notify_all();
+}
+
+void Kernel::request_host(KeelSystemRequest req, const char *reason)
+{
+    {
+        std::lock_guard<std::mutex> g(req_lock_);
+        if (req == KEEL_SYSTEM_SHUTDOWN) {
+            if (!pending_.shutdown) {
+                pending_.status = 0;
+                pending_.shutdown_reason = reason;
+            }
+            pending_.shutdown = true;
+        } else {
+            pending_.reset = true;
+            pending_.reset_reason = reason;
         }
     }
     req_cv_.notify_all();
@@ -154,17 +173,29 @@ int Kernel::run(const AccelRecord &accel, const std::function<void()> &boot)
         if (!a)
             throw Error("accelerator '" + accel.name +
                         "' could not start: " + (err.is_set ? err.message : "no reason given"));
-        std::lock_guard<std::mutex> g(accel_lock_);
-        accel_ = a;
-        accel_ops_ = ops;
+        {
+            std::lock_guard<std::mutex> g(accel_lock_);
+            accel_ = a;
+            accel_ops_ = ops;
+        }
+        control().engine_started(a, ops);
         return a;
     };
     auto end_engine = [&](void *a) {
+        control().engine_ended();
         {
             std::lock_guard<std::mutex> g(accel_lock_);
             accel_ = nullptr;
         }
         if (ops->destroy) ops->destroy(a);
+    };
+    accel_name_ = accel.name;
+    control().set_state(start_paused_ ? RunState::Prelaunch : RunState::Running);
+    // QMP's SHUTDOWN event, and the state monitors see once the run is over.
+    auto shutdown_event = [](bool guest, const char *reason) {
+        control().set_state(RunState::Shutdown);
+        control().emit("SHUTDOWN", std::string("{\"guest\": ") + (guest ? "true" : "false") +
+                                       ", \"reason\": \"" + reason + "\"}");
     };
 
     {
@@ -173,7 +204,7 @@ int Kernel::run(const AccelRecord &accel, const std::function<void()> &boot)
     }
     for (;;) {
         void *a = start_engine();
-        vclock_.start();
+        if (control().running()) vclock_.start();
         std::thread vcpu([&, a] {
             int rc = ops->run(a);
             {
@@ -197,20 +228,30 @@ int Kernel::run(const AccelRecord &accel, const std::function<void()> &boot)
             p.shutdown = true;
             p.status = late.status;
             p.signal = late.signal;
+            p.shutdown_reason = late.shutdown_reason;
         }
+        if (late.reset && !p.reset) p.reset_reason = late.reset_reason;
         p.reset |= late.reset;
         end_engine(a);
 
         if (p.engine_stopped && p.engine_rc != 0) {
+            control().set_state(RunState::InternalError);
             std::fprintf(stderr, "keel: accelerator '%s' stopped on an internal error\n", accel.name.c_str());
             return 2;
         }
         if (p.signal) {
+            shutdown_event(false, "host-signal");
             std::fprintf(stderr, "keel: terminating on signal %d\n", p.signal);
             return 0;
         }
-        if (p.shutdown) return p.status; // a shutdown wins over a reset asked at the same time
+        if (p.shutdown) { // a shutdown wins over a reset asked at the same time
+            shutdown_event(!p.shutdown_reason, p.shutdown_reason ? p.shutdown_reason : "guest-shutdown");
+            return p.status;
+        }
         if (p.reset) {
+            control().emit("RESET", std::string("{\"guest\": ") + (p.reset_reason ? "false" : "true") +
+                                        ", \"reason\": \"" +
+                                        (p.reset_reason ? p.reset_reason : "guest-reset") + "\"}");
             // A warm reset: every device and CPU back to reset state, the
             // images reloaded (the guest may have overwritten them), and a
             // fresh engine (its translations describe the old memory).

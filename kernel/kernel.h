@@ -43,16 +43,27 @@ class Kernel
     void declare_chardev(ChardevSpec spec);
     KeelChardev *chardev(const std::string &id, const Location &loc);
     void set_dry_run(bool d) { dry_run_ = d; }
+    // The chardevs opened so far, by id (query-chardev, info chardev).
+    const std::map<std::string, std::unique_ptr<KeelChardev>> &chardevs() const { return chardevs_; }
+    // The accelerator running (or last run), for monitors.
+    const std::string &accel_name() const { return accel_name_; }
+    // -S: the first engine starts paused (state prelaunch) until `cont`.
+    void set_start_paused(bool p) { start_paused_ = p; }
 
     // Guest or monitor requests; the main thread acts on them.
     void request(KeelSystemRequest req, int status);
+    // The same asked by a monitor: `reason` is QEMU's ShutdownCause name for the RESET/SHUTDOWN event
+    // ("host-qmp-quit", "host-qmp-system-reset", "host-ui").
+    void request_host(KeelSystemRequest req, const char *reason);
     // A terminating signal (SIGINT, SIGTERM): shut down as QEMU does.
     void request_signal(int sig);
     struct Pending {
         bool shutdown = false;
         bool reset = false;
         int status = 0;
-        int signal = 0;              // the signal that asked for the shutdown, if one did
+        int signal = 0;                        // the signal that asked for the shutdown, if one did
+        const char *shutdown_reason = nullptr; // a monitor's (QMP SHUTDOWN event); nullptr: the guest's
+        const char *reset_reason = nullptr;
         bool engine_stopped = false; // the accelerator's run() returned
         int engine_rc = 0;           // what it returned
     };
@@ -80,6 +91,8 @@ class Kernel
     std::map<std::string, ChardevSpec> chardev_specs_;
     std::map<std::string, std::unique_ptr<KeelChardev>> chardevs_;
     bool dry_run_ = false;
+    bool start_paused_ = false;
+    std::string accel_name_;
     std::unique_ptr<Machine> machine_; // last: destroyed first, while the rest still exists
 
     std::mutex req_lock_;

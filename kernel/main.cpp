@@ -20,6 +20,7 @@
 #include "loader.h"
 #include "log.h"
 #include "manifest.h"
+#include "monitor/monitor.h"
 #include "plugins/plugins.h"
 #include "util.h"
 
@@ -474,7 +475,18 @@ int run(const std::vector<std::string> &args)
         for (const auto *list : {&spec.chardevs, &cmd_chardevs})
             for (const auto &c : *list)
                 taken = taken || c.id == "serial0" || c.backend == "stdio";
-        if (!taken) serial.push_back(cfg.nographic ? "mon:stdio" : "stdio");
+        // -monitor stdio takes the terminal. With -nographic both would want it (QEMU refuses that too);
+        // without, serial0 goes to null, said once, and -serial puts it elsewhere.
+        bool monitor_stdio = false;
+        for (const auto &dev : cfg.monitor)
+            monitor_stdio = monitor_stdio || dev == "stdio";
+        if (!taken && monitor_stdio && cfg.nographic)
+            throw Error("-monitor stdio: cannot use stdio by multiple character devices (-nographic puts "
+                        "serial0 on stdio and its monitor on C-a c; drop -monitor stdio, or give -serial)");
+        if (!taken && monitor_stdio)
+            std::fprintf(stderr, "keel: note: -monitor stdio has the terminal, so serial0 is on null "
+                                 "(-serial DEV puts it elsewhere; -nographic shares stdio through C-a c)\n");
+        if (!taken) serial.push_back(monitor_stdio ? "null" : cfg.nographic ? "mon:stdio" : "stdio");
     }
     for (size_t i = 0; i < serial.size(); ++i)
         if (serial[i] != "none")
@@ -589,6 +601,14 @@ int run(const std::vector<std::string> &args)
         plugins::set_symbols(board.record ? symbols_of_files(cfg) : symbols_of(boot));
         plugins::load(plugin_specs, {n, n});
     }
+    // Monitors and the gdbstub (kernel/monitor): listening before the guest runs (with -S it waits for them).
+    struct MonitorsCloser {
+        ~MonitorsCloser() { monitor::stop_all(); }
+    } monitors_closer;
+    monitor::start_qmp(cfg);
+    monitor::start_hmp(cfg);
+    monitor::start_gdbstub(cfg);
+    k.set_start_paused(cfg.start_paused);
     int status = bops ? k.run(*accel, board_boot) : k.run(*accel, [&] {
         for (const auto &img : boot.images)
             load_guest_image(img, m->system_memory(), m->spec().name, Machine::kOverlayPriority);

@@ -8,6 +8,7 @@
 #include <keel/services.h>
 
 #include "block.h"
+#include "control.h"
 #include "devicetree.h"
 #include "error.h"
 #include "kernel.h"
@@ -350,6 +351,11 @@ bool svc_plugins_redirect(unsigned cpu_index, uint64_t *pc)
     return plugins::redirect(cpu_index, pc);
 }
 
+void svc_debug_stopped(const KeelStopInfo *info)
+{
+    if (info) control().on_debug_stopped(*info);
+}
+
 void svc_cpu_kick(KeelObject *cpu)
 {
     if (cpu) kernel().kick_cpu(cpu);
@@ -627,6 +633,7 @@ const KeelServices kServices = {
     svc_plugins_vcpu_run,
     svc_plugins_flushed,
     svc_plugins_redirect,
+    svc_debug_stopped,
 };
 
 } // namespace

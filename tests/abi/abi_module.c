@@ -72,7 +72,7 @@ static const KeelAccelOps abi_accel_ops = {sizeof(KeelAccelOps),
 #else
                                            abi_accel_create,     abi_accel_run,
 #endif
-                                           abi_accel_stop,       NULL, NULL, {0}};
+                                           abi_accel_stop,       NULL, NULL, {0}, NULL, NULL, NULL, NULL};
 static const KeelAccelTypeInfo abi_accel = {sizeof(KeelAccelTypeInfo),
                                             "abi-accel",
                                             "ABI test accelerator",

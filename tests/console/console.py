@@ -139,7 +139,8 @@ def test_quit():
 
 
 def test_help():
-    """C-a h lists exactly the keys that work; C-a c explains there is no monitor; neither reaches the guest."""
+    """C-a h lists exactly the keys that work; C-a c switches to the monitor and back; neither reaches the
+    guest."""
     t = Terminal("-serial", "mon:stdio")
     t.type(CTRL_A + b"h")
     t.expect(b"C-a C-a does the same)")
@@ -150,9 +151,12 @@ def test_help():
         if key in t.out:
             raise Failure(f"help lists {key!r}, which keel does not have: {t.out!r}")
     t.type(CTRL_A + b"c")
-    t.expect(b"no monitor yet")
-    t.type(b"still here")
-    t.expect(b"still here")
+    t.expect(b"monitor - type 'help' for more information")
+    t.expect(b"(qemu) ")
+    t.type(CTRL_A + b"c")
+    # The guest echoes Ctrl-B as ^B; the monitor would drop it.
+    t.type(b"still\x02here")
+    t.expect(b"still^Bhere")
     if b"^A" in t.out:
         raise Failure(f"an escape key reached the guest: {t.out!r}")
     quit_with_ctrl_a_x(t)

@@ -2,6 +2,7 @@
 // Tests of the Ctrl-A multiplexer (mux=on, -serial mon:), the pty backend and their option spellings.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -125,7 +126,7 @@ TEST_CASE("mux: C-a C-a and C-a a send one C-a and other keys after C-a are swal
     CHECK(t.quits == 0);
 }
 
-TEST_CASE("mux: C-a h and C-a question mark print the keys that work and C-a c says there is no monitor",
+TEST_CASE("mux: C-a h and C-a question mark print the keys and C-a c without a monitor stays put",
           "[console][mux]")
 {
     MuxOnSocket t;
@@ -133,8 +134,7 @@ TEST_CASE("mux: C-a h and C-a question mark print the keys that work and C-a c s
     std::string help = read_until(t.client, "C-a C-a does the same)\r\n");
     for (const char *line :
          {"C-a h    print this help\r\n", "C-a x    exit keel\r\n", "C-a b    send break\r\n",
-          "C-a c    switch to the monitor (keel has none yet)\r\n",
-          "C-a a    send C-a (C-a C-a does the same)\r\n"})
+          "C-a c    switch between console and monitor\r\n", "C-a a    send C-a (C-a C-a does the same)\r\n"})
         CHECK(help.find(line) != std::string::npos);
     // Keys QEMU has but keel does not are not advertised.
     CHECK(help.find("C-a s") == std::string::npos);
@@ -144,10 +144,69 @@ TEST_CASE("mux: C-a h and C-a question mark print the keys that work and C-a c s
     put(t.client, "\x01"
                   "c");
     CHECK(read_until(t.client, "line\r\n") ==
-          "keel: there is no monitor yet; staying on the serial line\r\n");
+          "keel: no monitor on this console; staying on the serial line\r\n");
     // None of it reached the guest, and typing still goes to the guest.
     put(t.client, "k");
     CHECK(t.fe.wait_got("k"));
+}
+
+TEST_CASE("mux: C-a c moves the input between the device and the monitor and back", "[console][mux]")
+{
+    MuxOnSocket t;
+    Frontend mon;
+    std::mutex fm;
+    std::vector<bool> focus;
+    t.chr->set_monitor(&mon.h, &mon, [&](bool in) {
+        std::lock_guard<std::mutex> g(fm);
+        focus.push_back(in);
+    });
+    CHECK(t.chr->multiplexed());
+    CHECK(t.chr->has_monitor());
+    // Bytes before C-a c still reach the device; those after it the monitor, a break too.
+    put(t.client, "ab\x01"
+                  "cmon\x01"
+                  "b");
+    CHECK(mon.wait_got("mon"));
+    CHECK(mon.has_event(KEEL_CHARDEV_BREAK));
+    CHECK(t.fe.wait_got("ab"));
+    put(t.client, "\x01"
+                  "cdev");
+    CHECK(t.fe.wait_got("abdev"));
+    std::this_thread::sleep_for(50ms);
+    {
+        std::lock_guard<std::mutex> g(mon.m);
+        CHECK(mon.got == "mon");
+    }
+    {
+        std::lock_guard<std::mutex> g(t.fe.m);
+        CHECK(std::find(t.fe.events.begin(), t.fe.events.end(), KEEL_CHARDEV_BREAK) == t.fe.events.end());
+    }
+    {
+        std::lock_guard<std::mutex> g(fm);
+        CHECK(focus == std::vector<bool>{true, false});
+    }
+    // Without the monitor C-a c stays on the line.
+    t.chr->set_monitor(nullptr, nullptr, nullptr);
+    CHECK_FALSE(t.chr->has_monitor());
+    put(t.client, "\x01"
+                  "c");
+    CHECK(read_until(t.client, "line\r\n") ==
+          "keel: no monitor on this console; staying on the serial line\r\n");
+    put(t.client, "z");
+    CHECK(t.fe.wait_got("abdevz"));
+}
+
+TEST_CASE("mux: a chardev without mux=on takes no monitor", "[console][mux]")
+{
+    TmpDir dir;
+    MainLoop loop;
+    loop.start();
+    auto chr =
+        open_chardev(parse_serial_option("unix:" + dir.path + "/s,server=on,wait=off", "serial0"), loop);
+    Frontend mon;
+    CHECK_FALSE(chr->multiplexed());
+    chr->set_monitor(&mon.h, &mon, nullptr);
+    CHECK_FALSE(chr->has_monitor());
 }
 
 TEST_CASE("mux: C-a b sends a break after the bytes typed before it", "[console][mux]")
@@ -268,7 +327,7 @@ TEST_CASE("pty with mux=on: C-a keys come from the pty", "[console][pty][mux]")
     REQUIRE(fe.has_event(KEEL_CHARDEV_OPENED));
     put(s, "x\x01\x01y\x01"
            "c");
-    CHECK(read_until(s, "line\r\n") == "keel: there is no monitor yet; staying on the serial line\r\n");
+    CHECK(read_until(s, "line\r\n") == "keel: no monitor on this console; staying on the serial line\r\n");
     CHECK(fe.wait_got("x\x01y"));
     ::close(s);
     chr.reset();

@@ -47,10 +47,12 @@ uint64_t fake_tb_flags(void *)
     return 0; // MMU index 0
 }
 
-void fake_translate(void *env, KeelIrBuilder *b, const KeelIrBuilderOps *o, uint64_t pc, uint64_t, unsigned)
+void fake_translate(void *env, KeelIrBuilder *b, const KeelIrBuilderOps *o, uint64_t pc, uint64_t,
+                    unsigned max_insns)
 {
     (void)env;
     g_rig->translations[pc]++;
+    g_rig->max_insns = max_insns;
     auto it = g_rig->blocks.find(pc);
     o->insn_start(b, pc, 4, 0);
     if (it != g_rig->blocks.end()) {
@@ -138,6 +140,7 @@ const KeelCpuOps kFakeCpuOps = {
     nullptr,
     nullptr,
     {},
+    nullptr,
 };
 
 Rig *current_rig()

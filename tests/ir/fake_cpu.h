@@ -50,6 +50,7 @@ struct Rig {
     std::unique_ptr<exec::Core> core;
     std::map<uint64_t, BlockFn> blocks;
     std::map<uint64_t, int> translations; // pc -> times translated
+    unsigned max_insns = 0;               // of the translation in progress (blocks may honour it)
     std::function<void(FakeEnv &)> on_exception;
     std::function<void(FakeEnv &)> on_interrupt;
 

@@ -785,6 +785,8 @@ const KeelServices FakeAccess::services = {
     nullptr,
     nullptr,
     nullptr,
+    // Run control (ABI 1.4): no debugger.
+    nullptr,
 };
 
 KeelRegistrar FakeAccess::registrar = {sizeof(KeelRegistrar),

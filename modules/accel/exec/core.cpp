@@ -163,10 +163,13 @@ bool Core::translate(CpuState &c, uint64_t vaddr, KeelAccess acc, unsigned mmu, 
     uint32_t prot = f.prot | (1u << acc); // at least the access asked for
     e.paddr = ppage;
     e.addend = hr ? reinterpret_cast<uintptr_t>(hr) - page : 0;
-    e.tag[KEEL_ACCESS_READ] = (prot & KEEL_PROT_READ) ? page | (hr ? 0 : kTlbSlow) : kTlbInvalid;
+    // Pages holding a watchpoint (by virtual address) take the slow path, which checks it.
+    uint64_t wr = !watchpoints_.empty() && watch_page(page, KEEL_ACCESS_READ) ? kTlbSlow : 0;
+    uint64_t ww = !watchpoints_.empty() && watch_page(page, KEEL_ACCESS_WRITE) ? kTlbSlow : 0;
+    e.tag[KEEL_ACCESS_READ] = (prot & KEEL_PROT_READ) ? page | (hr ? wr : kTlbSlow) : kTlbInvalid;
     e.tag[KEEL_ACCESS_EXEC] = (prot & KEEL_PROT_EXEC) ? page | (hr ? 0 : kTlbSlow) : kTlbInvalid;
     e.tag[KEEL_ACCESS_WRITE] = (prot & KEEL_PROT_WRITE)
-                                   ? page | (hw ? 0 : kTlbSlow) | (code_pages_.count(ppage) ? kTlbCode : 0)
+                                   ? page | (hw ? ww : kTlbSlow) | (code_pages_.count(ppage) ? kTlbCode : 0)
                                    : kTlbInvalid;
     return true;
 }
@@ -231,6 +234,7 @@ bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, uns
     if (off + size <= kPageSize) {
         Xlat x;
         if (!translate(c, addr, xacc, mmu, false, x)) return false;
+        if (!watchpoints_.empty() && watch_hit(c, addr, size, acc, rmw)) return false; // nothing accessed yet
         return access_part(c, addr, x, size, acc, mmu, value, xacc);
     }
     // Crossing a page: translate both halves before touching either, so a
@@ -239,6 +243,7 @@ bool Core::access(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, uns
     uint64_t second = (addr & kPageMask) + kPageSize;
     if (!translate(c, addr, xacc, mmu, false, x0) || !translate(c, second, xacc, mmu, false, x1))
         return false;
+    if (!watchpoints_.empty() && watch_hit(c, addr, size, acc, rmw)) return false;
     unsigned n0 = static_cast<unsigned>(kPageSize - off);
     uint64_t result = 0;
     for (unsigned i = 0; i < size; ++i) {
@@ -604,7 +609,7 @@ int64_t insns_not_run(const Tb &tb, uint64_t pc)
 
 } // namespace
 
-int Core::run_slice(CpuState &c)
+int Core::run_slice(CpuState &c, bool step)
 {
     KeelCpuCommon *cc = c.common;
     Tb *last = nullptr;
@@ -619,7 +624,9 @@ int Core::run_slice(CpuState &c)
     } not_running{this};
     if (plugin_svc_) keel_services->plugins_vcpu_run(c.index);
     while (!stop_.load(std::memory_order_relaxed)) {
+        if (!step && pause_req_.load(std::memory_order_relaxed)) break; // parked by run()
         if (plugin_svc_) plugin_safe_point();
+        if (points_changed_.load(std::memory_order_relaxed)) apply_debug();
         if (icount_) {
             // Timers due at this instruction count run here, on the vCPU thread: deterministic.
             int64_t left = keel_services->icount_budget();
@@ -633,13 +640,13 @@ int Core::run_slice(CpuState &c)
             }
             c.budget = std::min(slice, left);
         }
-        if (cc->exit_request) {
+        if (cc->exit_request && !step) { // a step leaves interrupts pending (QEMU's gdbstub does too)
             cc->exit_request = 0;
             c.ops->exec_interrupt(c.env);
             last = nullptr;
         }
         if (cc->halted) {
-            if (!c.ops->has_work(c.env)) break;
+            if (step || !c.ops->has_work(c.env)) break; // a halted CPU steps nowhere
             cc->halted = 0;
         }
         if (c.budget <= 0) break;
@@ -651,16 +658,32 @@ int Core::run_slice(CpuState &c)
             cc->exception = 0;
             c.ops->exec_exception(c.env);
             last = nullptr;
+            if (step) break; // the step took the fetch fault: it ends at the handler
             continue;
         }
-        if (icount_ && tb->n_insns > c.budget) {
+        unsigned cut = tb->n_insns; // run only the first `cut` instructions, in a block of its own
+        if (step) {
+            cut = 1;
+        } else if (debug_active_) {
+            if (breakpoint_at(*c.pc)) {
+                debug_event_ =
+                    KeelStopInfo{sizeof(KeelStopInfo), c.index, KEEL_STOP_BREAK, KEEL_DEBUG_BREAK, *c.pc};
+                debug_event_set_ = true;
+                return 1;
+            }
+            cut = insns_before_breakpoint(*tb);
+        }
+        if (cut < tb->n_insns && (!icount_ || cut <= c.budget)) {
+            tb = translate_block(c, *c.pc, tb->phys_pc, flags, cut, true);
+            if (!tb) return -1;
+        } else if (icount_ && tb->n_insns > c.budget) {
             // The deadline falls inside this block: run its first `budget` instructions only, so the
             // timer fires at exactly the same instruction in every run.
             tb = translate_block(c, *c.pc, tb->phys_pc, flags, static_cast<unsigned>(c.budget), true);
             if (!tb) return -1;
         }
         bool per_tb_log = keel_services->log_enabled(KEEL_LOG_EXEC | KEEL_LOG_CPU);
-        c.chain = !per_tb_log;
+        c.chain = !per_tb_log && !debug_active_ && !step;
         if (last && last->valid && c.chain && !tb->temp) do_link(last, last_slot, tb);
         if (per_tb_log) {
             if (keel_services->log_enabled(KEEL_LOG_CPU) && c.ops->dump_state) {
@@ -688,6 +711,15 @@ int Core::run_slice(CpuState &c)
             if (done > 0) timers_ran = false;
         }
         uint64_t redirect_pc = 0;
+        if (debug_event_set_) {
+            // A watchpoint stopped the block before the access: no guest exception; the pc is the access's.
+            cc->exception = 0;
+            if (tb->temp) {
+                engine_->release(*tb);
+                delete tb;
+            }
+            return 1;
+        }
         if (exc && plugin_svc_ && keel_services->plugins_redirect(c.index, &redirect_pc)) {
             // A plugin callback called qemu_plugin_set_pc: not a guest exception; go on at its pc.
             cc->exception = 0;
@@ -704,6 +736,7 @@ int Core::run_slice(CpuState &c)
             delete tb;
         }
         if (!dead_.empty()) free_dead();
+        if (step) break;
     }
     return 0;
 }
@@ -757,7 +790,9 @@ void Core::icount_deadline_changed(void *opaque)
 bool Core::any_work()
 {
     for (auto &c : cpus_)
-        if (!c->common->halted || c->ops->has_work(c->env)) return true;
+        if ((run_modes_.size() <= c->index || run_modes_[c->index] != KEEL_RUN_HOLD) &&
+            (!c->common->halted || c->ops->has_work(c->env)))
+            return true;
     return false;
 }
 
@@ -769,12 +804,12 @@ void Core::idle_wait()
     if (!icount_) {
         // has_work is checked under the lock kick() takes, so a kick between the check and the wait is
         // not lost.
-        while (!stop_.load() && !any_work())
+        while (!stop_.load() && !pause_req_.load() && !any_work())
             wait_cv_.wait(lk);
         return;
     }
     uint64_t seen = kicks_;
-    auto woken = [&] { return stop_.load() || any_work() || kicks_ != seen; };
+    auto woken = [&] { return stop_.load() || pause_req_.load() || any_work() || kicks_ != seen; };
     int64_t ns = keel_services->icount_idle_ns();
     if (ns == INT64_MAX) {
         wait_cv_.wait(lk, woken); // no timer armed: only a kick ends this
@@ -810,24 +845,33 @@ int Core::run()
             for (auto &c : cpus_)
                 keel_services->plugins_vcpu_event(c->obj, c->env, c->ops, c->index, ev);
     };
+    {
+        std::lock_guard<std::mutex> g(wait_lock_);
+        in_run_ = true;
+    }
     plugin_event(KEEL_PLUGIN_VCPU_INIT);
     while (!stop_.load()) {
-        bool all_halted = true;
-        for (auto &c : cpus_) {
-            if (stop_.load(std::memory_order_relaxed)) break;
-            if (run_slice(*c) < 0) {
-                rc = -1;
-                stop_ = true;
-                break;
-            }
-            if (!c->common->halted) all_halted = false;
+        if (pause_req_.load()) {
+            park(nullptr);
+            continue;
         }
-        if (all_halted && !stop_.load()) {
+        int r = run_round();
+        if (r < 0) {
+            rc = -1;
+            stop_ = true;
+            break;
+        }
+        if (r == 2) { // every CPU halted
             plugin_event(KEEL_PLUGIN_VCPU_IDLE);
             idle_wait();
             plugin_event(KEEL_PLUGIN_VCPU_RESUME);
         }
     }
+    {
+        std::lock_guard<std::mutex> g(wait_lock_);
+        in_run_ = false;
+    }
+    wait_cv_.notify_all(); // a pause() waiting for the park
     plugin_event(KEEL_PLUGIN_VCPU_EXIT);
     if (plugin_svc_) {
         if (flushed_) {

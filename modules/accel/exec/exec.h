@@ -158,6 +158,12 @@ struct CpuState {
 };
 
 // Lookup for lookup_and_goto inside an engine: the jump cache only.
+// The KeelAccelOps run-control entries of an engine built on Core (accel = the Core). ABI 1.4.
+void accel_pause(void *accel);
+void accel_resume(void *accel, const uint8_t *modes, unsigned n_modes);
+int accel_set_debug(void *accel, const KeelDebugPoint *points, unsigned n_points, KeelError *err);
+void accel_code_written(void *accel, uint64_t paddr, uint64_t len);
+
 inline Tb *jc_lookup(CpuState &c, uint64_t pc, uint64_t flags)
 {
     Tb *t = c.jc[jc_index(pc)];
@@ -178,6 +184,13 @@ class Core
     int run();
     void stop();
     void kick(unsigned cpu_index);
+
+    // Run control (KeelAccelOps, ABI 1.4; debug.cpp). pause/resume/set_debug/code_written: any thread but
+    // the vCPU thread.
+    void pause();
+    void resume(const uint8_t *modes, unsigned n_modes);
+    int set_debug(const KeelDebugPoint *points, unsigned n_points, KeelError *err);
+    void code_written(uint64_t paddr, uint64_t len);
 
     // Called after translation, before verification: instrumentation inserts here.
     using Instrument = std::function<void(KeelIrBuilder *, const KeelIrBuilderOps *)>;
@@ -220,7 +233,23 @@ class Core
     void invalidate(Tb *tb);
     void free_dead();
     void do_link(Tb *from, unsigned slot, Tb *to);
-    int run_slice(CpuState &c);
+    // The CPU's share of a round: blocks until its time slice is used, it halts, or a pause is asked.
+    // `step`: exactly one instruction (or the trap it raises), interrupts left pending. Returns -1 on an
+    // internal error, 1 when a breakpoint or watchpoint stopped it (debug_event_), else 0.
+    int run_slice(CpuState &c, bool step = false);
+    // ---- run control (debug.cpp) ----
+    // Park the vCPU thread until resume() or stop(); `report` (self-parking at a debug event) goes to
+    // KeelServices.debug_stopped once parked.
+    void park(const KeelStopInfo *report);
+    void apply_debug(); // take the points set_debug() left (vCPU thread)
+    bool breakpoint_at(uint64_t pc) const;
+    unsigned insns_before_breakpoint(const Tb &tb) const; // of tb's instructions, how many run before one
+    bool watch_page(uint64_t page,
+                    KeelAccess acc) const; // the TLB must send `acc` on `page` to the slow path
+    bool watch_hit(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, bool rmw);
+    // One round of CPUs after resume(): steps, holds, debug events. -1 on an internal error, 2 when every
+    // CPU it ran is halted (idle), else 0.
+    int run_round();
     bool any_work();
     void idle_wait();
     static int64_t icount_pending(void *opaque);
@@ -262,6 +291,24 @@ class Core
     CpuState *running_ = nullptr;
     KeelIcountHooks hooks_{};
     KeelCpuEngine table_{};
+    // Run control (ABI 1.4). Under wait_lock_: whether run() is running, parked, and the modes resume()
+    // left; pause_req_ is read by the vCPU thread between blocks.
+    std::atomic<bool> pause_req_{false};
+    bool in_run_ = false;
+    bool parked_ = false;
+    std::vector<uint8_t> modes_;
+    std::vector<uint8_t> run_modes_; // vCPU thread: KeelRunMode per CPU since the last resume
+    // Breakpoints and watchpoints: set_debug() leaves them in new_points_; the vCPU thread takes them
+    // between blocks.
+    std::mutex debug_lock_;
+    std::vector<KeelDebugPoint> new_points_;
+    std::atomic<bool> points_changed_{false};
+    std::vector<uint64_t> breakpoints_; // sorted
+    std::vector<KeelDebugPoint> watchpoints_;
+    bool debug_active_ = false;   // any of them: blocks are not chained, so each entry is checked
+    bool watch_suppress_ = false; // re-executing the instruction that hit a watchpoint
+    bool debug_event_set_ = false;
+    KeelStopInfo debug_event_{};
 };
 
 } // namespace keel::exec

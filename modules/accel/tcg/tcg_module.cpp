@@ -60,7 +60,17 @@ void tcg_destroy(void *accel)
 }
 
 const KeelAccelOps kTcgOps = {
-    sizeof(KeelAccelOps), tcg_create, tcg_run, tcg_stop, tcg_kick, tcg_destroy, {},
+    sizeof(KeelAccelOps),
+    tcg_create,
+    tcg_run,
+    tcg_stop,
+    tcg_kick,
+    tcg_destroy,
+    {},
+    keel::exec::accel_pause,
+    keel::exec::accel_resume,
+    keel::exec::accel_set_debug,
+    keel::exec::accel_code_written,
 };
 
 const KeelAccelTypeInfo kTcgType = {

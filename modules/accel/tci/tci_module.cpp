@@ -42,7 +42,17 @@ void tci_destroy(void *accel)
 }
 
 const KeelAccelOps kTciOps = {
-    sizeof(KeelAccelOps), tci_create, tci_run, tci_stop, tci_kick, tci_destroy, {},
+    sizeof(KeelAccelOps),
+    tci_create,
+    tci_run,
+    tci_stop,
+    tci_kick,
+    tci_destroy,
+    {},
+    keel::exec::accel_pause,
+    keel::exec::accel_resume,
+    keel::exec::accel_set_debug,
+    keel::exec::accel_code_written,
 };
 
 const KeelAccelTypeInfo kTciType = {

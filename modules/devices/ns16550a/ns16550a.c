@@ -441,9 +441,23 @@ static void uart_unrealize(KeelObject *dev, void *state)
 static const KeelPropertyInfo uart_props[] = {
     KEEL_PROP_UINT_RANGE("reg-shift", Ns16550a, reg_shift, "0", 0, 2,
                          "registers are 1 << reg-shift bytes apart"),
-    KEEL_PROP_UINT("clock-frequency", Ns16550a, clock_frequency, "3686400", "input clock in Hz"),
+    /* Settable at run time (qom-set): it only scales the receive timeout, read when that is armed. */
+    KEEL_PROP_FULL("clock-frequency", KEEL_PROP_UINT, KEEL_PROPF_SETTABLE, Ns16550a, clock_frequency, "3686400",
+                   "input clock in Hz", 0, 0, NULL, NULL),
     KEEL_PROP_CHARDEV("chardev", Ns16550a, chr, "backend for the serial line"),
 };
+
+/* qom-set of clock-frequency: the same rule as at realize. */
+static int uart_property_changed(KeelObject *dev, void *state, const char *name, KeelError *err)
+{
+    Ns16550a *s = state;
+    (void)dev;
+    if (strcmp(name, "clock-frequency") == 0 && s->clock_frequency == 0) {
+        keel_services->error_set(err, "clock-frequency must not be 0");
+        return KEEL_ERR;
+    }
+    return KEEL_OK;
+}
 
 static const KeelDeviceOps uart_dev_ops = {
     .size = sizeof(KeelDeviceOps),
@@ -451,6 +465,7 @@ static const KeelDeviceOps uart_dev_ops = {
     .realize = uart_realize,
     .reset = uart_reset,
     .unrealize = uart_unrealize,
+    .property_changed = uart_property_changed,
 };
 
 static int uart_fdt_populate(KeelObject *dev, void *state, KeelFdt *fdt, KeelError *err)

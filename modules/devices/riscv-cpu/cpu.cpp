@@ -312,6 +312,7 @@ const KeelCpuOps kCpuOps = {
     cpu_read_reg,
     cpu_write_reg,
     {},
+    &kCpuDebugOps,
 };
 
 const KeelPropertyInfo kProps[] = {

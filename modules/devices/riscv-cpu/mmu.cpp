@@ -184,4 +184,37 @@ int cpu_tlb_fill(void *env, uint64_t vaddr, KeelAccess access, unsigned mmu_idx,
     return fault(cpu, vaddr, access, true, probe, "no leaf");
 }
 
+bool cpu_debug_translate(RvCpu *cpu, uint64_t vaddr, uint64_t *paddr)
+{
+    unsigned priv = cpu->priv;
+    if (priv == PRV_M && (cpu->mstatus & MSTATUS_MPRV))
+        priv = unsigned((cpu->mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT);
+    uint32_t mode = uint32_t(cpu->satp >> 60);
+    if (priv == PRV_M || mode == SATP_BARE) {
+        *paddr = vaddr;
+        return true;
+    }
+    unsigned levels = mode == SATP_SV48 ? 4 : 3;
+    unsigned va_bits = PAGE_BITS + LEVEL_BITS * levels;
+    if (uint64_t(int64_t(vaddr << (64 - va_bits)) >> (64 - va_bits)) != vaddr) return false;
+    uint64_t table = (cpu->satp & PTE_PPN_MASK) << PAGE_BITS;
+    for (int level = int(levels) - 1; level >= 0; level--) {
+        unsigned shift = PAGE_BITS + LEVEL_BITS * unsigned(level);
+        uint64_t pte;
+        if (keel_services->dma_read(cpu->obj, table + ((vaddr >> shift) & 0x1ff) * 8, &pte, 8) != KEEL_MEM_OK)
+            return false;
+        if (!(pte & PTE_V) || (pte >> 54) || ((pte & PTE_W) && !(pte & PTE_R))) return false;
+        uint64_t ppn = (pte >> PTE_PPN_SHIFT) & PTE_PPN_MASK;
+        if (!(pte & (PTE_R | PTE_X))) {
+            table = ppn << PAGE_BITS;
+            continue;
+        }
+        uint64_t low_ppn_mask = (1ull << (LEVEL_BITS * unsigned(level))) - 1;
+        if (ppn & low_ppn_mask) return false;
+        *paddr = ((ppn & ~low_ppn_mask) << PAGE_BITS) | (vaddr & ((1ull << shift) - 1));
+        return true;
+    }
+    return false;
+}
+
 } // namespace keel::rv

@@ -130,6 +130,12 @@ void cpu_exec_exception(void *env);
 int cpu_exec_interrupt(void *env);
 int cpu_has_work(void *env);
 
+// Debuggers (gdb.cpp): the hart's KeelCpuDebugOps, and the physical address of vaddr as a data access
+// sees it now (privilege after MPRV, satp) without side effects: no A/D updates, no exception; PTE
+// permission bits and PMP are not checked (a debugger may look at any mapped page). false: not mapped.
+extern const KeelCpuDebugOps kCpuDebugOps;
+bool cpu_debug_translate(RvCpu *cpu, uint64_t vaddr, uint64_t *paddr);
+
 // Drop the engine's cached translations (no-op before an engine runs the hart).
 inline void flush_tlb(RvCpu *cpu)
 {

@@ -15,7 +15,7 @@
  * Since: ABI 1.0
  */
 #define KEEL_ABI_MAJOR 1
-#define KEEL_ABI_MINOR 3
+#define KEEL_ABI_MINOR 4
 
 #ifdef __cplusplus
 #define KEEL_EXTERN_C_BEGIN extern "C" {
@@ -39,6 +39,10 @@
 
 /** Number of elements of a C array. Since: ABI 1.0 */
 #define KEEL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/** Whether the table @p (whose first member is `size_t size`) of type @type is large enough to have
+ * @field: how the kernel reads hooks added at the end of a table by a later minor. Since: ABI 1.4 */
+#define KEEL_HAS_FIELD(p, type, field) ((p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 KEEL_EXTERN_C_BEGIN
 

@@ -22,6 +22,7 @@ KEEL_EXTERN_C_BEGIN
  */
 
 typedef struct KeelCpuCommon KeelCpuCommon;
+typedef struct KeelCpuDebugOps KeelCpuDebugOps; /* below; Since: ABI 1.4 */
 
 /**
  * KeelCpuEngine: what the engine running a CPU offers the CPU's helpers.
@@ -161,9 +162,35 @@ typedef struct KeelCpuOps {
     unsigned (*read_reg)(void *env, unsigned n, uint8_t *buf, size_t bufsize);
     unsigned (*write_reg)(void *env, unsigned n, const uint8_t *buf, size_t len);
     void *reserved[8];
+    const KeelCpuDebugOps
+        *debug; /* Since: ABI 1.4 (present when @size covers it); NULL: no debugger support */
 } KeelCpuOps;
 
 /** The CPU state of @env. Since: ABI 1.0 */
+/**
+ * KeelCpuDebugOps: what debuggers (the gdbstub, the monitor's x and
+ * info registers) need of a CPU type beyond KeelCpuOps. Register numbers
+ * are read_reg's, which are gdb's for the architecture.
+ * @gdb_xml: the target description file @annex ("target.xml" and the files
+ *   it includes), NUL-terminated, valid as long as @env; NULL if there is no
+ *   such file.
+ * @gdb_g_regs: registers 0 .. n-1 make up gdb's `g` packet (the others are
+ *   read one by one with `p`).
+ * @gdb_pc_reg: the pc's register number.
+ * @translate: the physical address of @vaddr as the CPU's data accesses see
+ *   it now (privilege, address translation), without side effects (no
+ *   accessed/dirty bits, no trap); 0, or -1 if it is not mapped.
+ * Since: ABI 1.4
+ */
+struct KeelCpuDebugOps {
+    size_t size;
+    const char *(*gdb_xml)(void *env, const char *annex);
+    unsigned gdb_g_regs;
+    unsigned gdb_pc_reg;
+    int (*translate)(void *env, uint64_t vaddr, uint64_t *paddr);
+    void *reserved[4];
+};
+
 #define KEEL_CPU_COMMON(env) ((KeelCpuCommon *)(env))
 
 KEEL_EXTERN_C_END

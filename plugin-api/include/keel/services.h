@@ -3,6 +3,7 @@
 #ifndef KEEL_SERVICES_H
 #define KEEL_SERVICES_H
 
+#include <keel/accel.h>
 #include <keel/block.h>
 #include <keel/chardev.h>
 #include <keel/clock.h>
@@ -337,6 +338,12 @@ typedef struct KeelServices {
      * callback calling qemu_plugin_set_pc (no guest exception: continue at *@pc, the instruction whose
      * callback redirected did not run); false for a guest exception. Since: ABI 1.3 */
     bool (*plugins_redirect)(unsigned cpu_index, uint64_t *pc);
+
+    /* --- run control (monitors, gdbstub); Since: ABI 1.4 --- */
+    /** The engine parked its CPUs by itself: a step finished, a breakpoint or watchpoint was reached
+     * (KeelAccelOps.resume). Called on the vCPU thread after the CPUs are parked, without the big lock.
+     * Since: ABI 1.4 */
+    void (*debug_stopped)(const KeelStopInfo *info);
 } KeelServices;
 
 /** Whether @svc (a table of ABI 1.x) has @field. Since: ABI 1.0 */
