@@ -792,97 +792,12 @@ std::string socket_where(const ChardevSpec &s)
 
 int listen_unix(const ChardevSpec &spec, const std::string &path)
 {
-    auto fail = [&](const std::string &what, int err) {
-        return Error(spec.loc, strprintf("chardev '%s': cannot %s unix socket '%s': %s", spec.id.c_str(),
-                                         what.c_str(), path.c_str(), errstr(err).c_str()));
-    };
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof sa.sun_path)
-        throw Error(spec.loc,
-                    strprintf("chardev '%s': unix socket path '%s' is %s (1 to %zu bytes)", spec.id.c_str(),
-                              path.c_str(), path.empty() ? "empty" : "too long", sizeof sa.sun_path - 1));
-    std::memcpy(sa.sun_path, path.data(), path.size());
-    struct stat st;
-    if (lstat(path.c_str(), &st) == 0) {
-        // A socket left by an earlier run is replaced (QEMU does the same);
-        // anything else at that path is the user's and stays.
-        if (!S_ISSOCK(st.st_mode))
-            throw Error(spec.loc,
-                        strprintf("chardev '%s': cannot create unix socket '%s': a file that is not a socket "
-                                  "exists there",
-                                  spec.id.c_str(), path.c_str()));
-        ::unlink(path.c_str());
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw fail("create", errno);
-    if (bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
-        int err = errno;
-        ::close(fd);
-        throw fail("bind", err);
-    }
-    // Owner-only before listen(): a connect() is checked against these
-    // permissions, and nobody can connect before listen() anyway.
-    if (chmod(path.c_str(), 0600) != 0 || listen(fd, 1) != 0) {
-        int err = errno;
-        ::close(fd);
-        ::unlink(path.c_str());
-        throw fail("listen on", err);
-    }
-    return fd;
+    return listen_unix_socket("chardev '" + spec.id + "'", path, 1, spec.loc);
 }
 
 int listen_tcp(const ChardevSpec &spec, const std::string &host, const std::string &port, std::string &where)
 {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo *res = nullptr;
-    int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-    if (rc != 0)
-        throw Error(spec.loc, strprintf("chardev '%s': cannot resolve '%s': %s", spec.id.c_str(),
-                                        host.c_str(), gai_strerror(rc)));
-    int last_err = 0;
-    int fd = -1;
-    // An empty host binds every interface; prefer IPv6 (dual-stack) if present.
-    std::vector<addrinfo *> order;
-    for (addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family == AF_INET6) order.push_back(a);
-    for (addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family != AF_INET6) order.push_back(a);
-    for (addrinfo *a : order) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            last_err = errno;
-            continue;
-        }
-        int on = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (a->ai_family == AF_INET6 && host.empty()) {
-            int off = 0;
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-        }
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1) == 0) break;
-        last_err = errno;
-        ::close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        throw Error(spec.loc,
-                    strprintf("chardev '%s': cannot listen on tcp %s:%s: %s", spec.id.c_str(),
-                              host.empty() ? "*" : host.c_str(), port.c_str(), errstr(last_err).c_str()));
-    // Report the port actually bound (port=0 picks one).
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &sl) == 0) {
-        int p = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port)
-                                         : ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
-        std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-        where = "tcp:" + h + ":" + std::to_string(p);
-    }
-    return fd;
+    return listen_tcp_socket("chardev '" + spec.id + "'", host, port, 1, where, spec.loc);
 }
 
 // ---- option checking shared by the parsers and open_chardev ----
@@ -1158,6 +1073,114 @@ void set_console_quit(std::function<void()> fn)
 {
     std::lock_guard<std::mutex> g(g_quit_lock);
     g_quit = std::move(fn);
+}
+
+// ---- listening sockets (chardev.h) ----
+
+namespace
+{
+
+// Located where the option or manifest line that asked for the socket is, when known.
+Error located(const Location &loc, const std::string &msg)
+{
+    return loc.valid() ? Error(loc, msg) : Error(msg);
+}
+
+} // namespace
+
+int listen_unix_socket(const std::string &what, const std::string &path, int backlog, const Location &loc)
+{
+    auto fail = [&](const std::string &op, int err) {
+        return located(loc, strprintf("%s: cannot %s unix socket '%s': %s", what.c_str(), op.c_str(),
+                                      path.c_str(), errstr(err).c_str()));
+    };
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof sa.sun_path)
+        throw located(loc,
+                      strprintf("%s: unix socket path '%s' is %s (1 to %zu bytes)", what.c_str(),
+                                path.c_str(), path.empty() ? "empty" : "too long", sizeof sa.sun_path - 1));
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) {
+        // A socket left by an earlier run is replaced (QEMU does the same);
+        // anything else at that path is the user's and stays.
+        if (!S_ISSOCK(st.st_mode))
+            throw located(loc, strprintf("%s: cannot create unix socket '%s': a file that is not a socket "
+                                         "exists there",
+                                         what.c_str(), path.c_str()));
+        ::unlink(path.c_str());
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw fail("create", errno);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw fail("bind", err);
+    }
+    // Owner-only before listen(): a connect() is checked against these
+    // permissions, and nobody can connect before listen() anyway.
+    if (chmod(path.c_str(), 0600) != 0 || listen(fd, backlog) != 0) {
+        int err = errno;
+        ::close(fd);
+        ::unlink(path.c_str());
+        throw fail("listen on", err);
+    }
+    return fd;
+}
+
+int listen_tcp_socket(const std::string &what, const std::string &host, const std::string &port, int backlog,
+                      std::string &where, const Location &loc)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo *res = nullptr;
+    int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0)
+        throw located(loc, strprintf("%s: cannot resolve '%s:%s': %s", what.c_str(), host.c_str(),
+                                     port.c_str(), gai_strerror(rc)));
+    int last_err = 0;
+    int fd = -1;
+    // An empty host binds every interface; prefer IPv6 (dual-stack) if present.
+    std::vector<addrinfo *> order;
+    for (addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET6) order.push_back(a);
+    for (addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family != AF_INET6) order.push_back(a);
+    for (addrinfo *a : order) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            last_err = errno;
+            continue;
+        }
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (a->ai_family == AF_INET6 && host.empty()) {
+            int off = 0;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+        }
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, backlog) == 0) break;
+        last_err = errno;
+        ::close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        throw located(loc,
+                      strprintf("%s: cannot listen on tcp %s:%s: %s", what.c_str(),
+                                host.empty() ? "*" : host.c_str(), port.c_str(), errstr(last_err).c_str()));
+    // Report the port actually bound (port=0 picks one).
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &sl) == 0) {
+        int p = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port)
+                                         : ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+        std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+        where = "tcp:" + h + ":" + std::to_string(p);
+    }
+    return fd;
 }
 
 } // namespace keel

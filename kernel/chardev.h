@@ -116,4 +116,14 @@ std::unique_ptr<KeelChardev> open_chardev(const ChardevSpec &spec, MainLoop &loo
 // SIGTERM. Thread-safe; fn == nullptr restores that default.
 void set_console_quit(std::function<void()> fn);
 
+// Listening sockets of servers (socket chardevs, QMP, the gdbstub), non-blocking and close-on-exec. A unix
+// socket is created owner-only (0600); a socket file left by an earlier run is replaced, anything else at
+// the path is refused. tcp: an empty host listens on every interface (IPv6 dual-stack first), port 0
+// picks a free port; `where` gets "tcp:HOST:PORT" with the port bound. Errors (keel::Error, located at
+// `loc` when valid) start with `what`, e.g. "chardev 'serial0'" or "-qmp unix:/tmp/q".
+int listen_unix_socket(const std::string &what, const std::string &path, int backlog,
+                       const Location &loc = {});
+int listen_tcp_socket(const std::string &what, const std::string &host, const std::string &port, int backlog,
+                      std::string &where, const Location &loc = {});
+
 } // namespace keel

@@ -315,38 +315,32 @@ bool Control::write_phys(uint64_t paddr, const uint8_t *buf, size_t len)
 }
 
 // Virtual accesses page by page: each page translates on its own.
-bool Control::read_virt(unsigned cpu, uint64_t vaddr, uint8_t *buf, size_t len)
+bool Control::virt_access(unsigned cpu, uint64_t vaddr, size_t len,
+                          const std::function<bool(uint64_t paddr, size_t off, size_t n)> &part)
 {
     const KeelCpuDebugOps *d = cpu_debug(cpu);
     if (!d || !d->translate) return false;
     void *env = cpu_env(cpu);
-    while (len > 0) {
+    for (size_t off = 0; off < len;) {
         uint64_t paddr;
-        if (d->translate(env, vaddr, &paddr) != 0) return false;
-        size_t n = std::min<uint64_t>(len, 4096 - (vaddr & 4095));
-        if (!read_phys(paddr, buf, n)) return false;
-        vaddr += n;
-        buf += n;
-        len -= n;
+        if (d->translate(env, vaddr + off, &paddr) != 0) return false;
+        size_t n = std::min<uint64_t>(len - off, 4096 - ((vaddr + off) & 4095));
+        if (!part(paddr, off, n)) return false;
+        off += n;
     }
     return true;
 }
 
+bool Control::read_virt(unsigned cpu, uint64_t vaddr, uint8_t *buf, size_t len)
+{
+    return virt_access(cpu, vaddr, len,
+                       [&](uint64_t pa, size_t off, size_t n) { return read_phys(pa, buf + off, n); });
+}
+
 bool Control::write_virt(unsigned cpu, uint64_t vaddr, const uint8_t *buf, size_t len)
 {
-    const KeelCpuDebugOps *d = cpu_debug(cpu);
-    if (!d || !d->translate) return false;
-    void *env = cpu_env(cpu);
-    while (len > 0) {
-        uint64_t paddr;
-        if (d->translate(env, vaddr, &paddr) != 0) return false;
-        size_t n = std::min<uint64_t>(len, 4096 - (vaddr & 4095));
-        if (!write_phys(paddr, buf, n)) return false;
-        vaddr += n;
-        buf += n;
-        len -= n;
-    }
-    return true;
+    return virt_access(cpu, vaddr, len,
+                       [&](uint64_t pa, size_t off, size_t n) { return write_phys(pa, buf + off, n); });
 }
 
 Control &control()

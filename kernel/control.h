@@ -106,6 +106,9 @@ class Control
     void on_debug_stopped(const KeelStopInfo &info);
 
   private:
+    bool virt_access(unsigned cpu, uint64_t vaddr, size_t len,
+                     const std::function<bool(uint64_t paddr, size_t off, size_t n)> &part);
+
     std::mutex lock_;
     RunState state_ = RunState::Running;
     void *accel_ = nullptr;

@@ -102,6 +102,32 @@ std::string Machine::left_out_note(const std::string &name) const
     return {};
 }
 
+bool store_scalar_property(KeelObject &o, const PropSchema &p, const PropValue &v)
+{
+    void *slot = static_cast<uint8_t *>(o.state) + p.offset;
+    switch (p.type) {
+    case KEEL_PROP_BOOL:
+        *static_cast<bool *>(slot) = std::get<bool>(v);
+        return true;
+    case KEEL_PROP_INT:
+        *static_cast<int64_t *>(slot) = std::get<int64_t>(v);
+        return true;
+    case KEEL_PROP_UINT:
+    case KEEL_PROP_SIZE:
+        *static_cast<uint64_t *>(slot) = std::get<uint64_t>(v);
+        return true;
+    case KEEL_PROP_ENUM:
+        *static_cast<int32_t *>(slot) = static_cast<int32_t>(std::get<uint64_t>(v));
+        return true;
+    case KEEL_PROP_STRING:
+        o.strings.push_back(std::make_unique<std::string>(std::get<std::string>(v)));
+        *static_cast<const char **>(slot) = o.strings.back()->c_str();
+        return true;
+    default:
+        return false;
+    }
+}
+
 void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &settings)
 {
     auto *base = static_cast<uint8_t *>(o.state);
@@ -126,25 +152,9 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
             continue; // stays zero / NULL
         }
         o.values[p.name] = v;
+        if (store_scalar_property(o, p, v)) continue;
         void *slot = base + p.offset;
         switch (p.type) {
-        case KEEL_PROP_BOOL:
-            *static_cast<bool *>(slot) = std::get<bool>(v);
-            break;
-        case KEEL_PROP_INT:
-            *static_cast<int64_t *>(slot) = std::get<int64_t>(v);
-            break;
-        case KEEL_PROP_UINT:
-        case KEEL_PROP_SIZE:
-            *static_cast<uint64_t *>(slot) = std::get<uint64_t>(v);
-            break;
-        case KEEL_PROP_ENUM:
-            *static_cast<int32_t *>(slot) = static_cast<int32_t>(std::get<uint64_t>(v));
-            break;
-        case KEEL_PROP_STRING:
-            o.strings.push_back(std::make_unique<std::string>(std::get<std::string>(v)));
-            *static_cast<const char **>(slot) = o.strings.back()->c_str();
-            break;
         case KEEL_PROP_LINK: {
             const std::string &target = std::get<std::string>(v);
             KeelObject *t = find(target);
@@ -182,6 +192,8 @@ void Machine::set_properties(KeelObject &o, const std::vector<PropSetting> &sett
             *static_cast<KeelDrive **>(slot) = d;
             break;
         }
+        default:
+            break; // scalars: stored above
         }
     }
 }

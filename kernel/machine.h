@@ -169,6 +169,10 @@ class Machine
     std::vector<uint8_t> fdt_blob_;
 };
 
+// Store the value of a scalar property (bool, int, uint, size, enum, string) where the instance's device
+// reads it; false for references (link, chardev, drive), which only the machine resolves.
+bool store_scalar_property(KeelObject &o, const PropSchema &p, const PropValue &v);
+
 // Set the program counter of CPU object `cpu` (its entry point). Throws
 // keel::Error if the CPU refuses it or keel does not know its architecture.
 void set_cpu_pc(KeelObject *cpu, uint64_t pc);

@@ -616,6 +616,7 @@ int run(const std::vector<std::string> &args)
             for (KeelObject *c : m->cpus())
                 set_cpu_pc(c, *boot.entry);
     });
+    monitor::gdb_exit(status);
     plugins::at_exit();
     return status;
 }

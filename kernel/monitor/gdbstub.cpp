@@ -34,8 +34,6 @@
 namespace keel::monitor
 {
 
-void gdb_stop();
-
 namespace
 {
 
@@ -204,64 +202,10 @@ Endpoint parse_dev(const std::string &dev, const std::string &what)
     return ep;
 }
 
-int listen_on(const Endpoint &ep, const std::string &what)
+int listen_on(Endpoint &ep, const std::string &what)
 {
-    auto fail = [&](const std::string &why, int err) {
-        return Error(what + ": cannot " + why + " " + ep.where + ": " + std::strerror(err));
-    };
-    if (ep.unix_socket) {
-        struct stat st;
-        if (lstat(ep.path.c_str(), &st) == 0) {
-            // A socket file left by an earlier run is replaced; anything else is not ours to remove.
-            if (!S_ISSOCK(st.st_mode))
-                throw Error(what + ": cannot listen on " + ep.where +
-                            ": the file exists and is not a socket");
-            ::unlink(ep.path.c_str());
-        }
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) throw fail("create a socket for", errno);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::memcpy(sa.sun_path, ep.path.c_str(), ep.path.size());
-        if (bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
-            int e = errno;
-            ::close(fd);
-            throw fail("bind", e);
-        }
-        // Owner-only before listen(): nobody can connect before it anyway.
-        if (chmod(ep.path.c_str(), 0600) != 0 || listen(fd, 1) != 0) {
-            int e = errno;
-            ::close(fd);
-            ::unlink(ep.path.c_str());
-            throw fail("listen on", e);
-        }
-        return fd;
-    }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    addrinfo *res = nullptr;
-    int rc = getaddrinfo(ep.host.empty() ? nullptr : ep.host.c_str(), ep.port.c_str(), &hints, &res);
-    if (rc != 0) throw Error(what + ": cannot resolve " + ep.where + ": " + gai_strerror(rc));
-    int fd = -1, err = 0;
-    // The first address getaddrinfo offers that we can bind (with no host: the wildcard address).
-    for (addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1) == 0) break;
-        err = errno;
-        ::close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) throw fail("listen on", err);
-    return fd;
+    if (ep.unix_socket) return listen_unix_socket(what, ep.path, 1);
+    return listen_tcp_socket(what, ep.host, ep.port, 1, ep.where);
 }
 
 class GdbStub
@@ -272,6 +216,14 @@ class GdbStub
     void start(const std::string &dev, const std::string &what);
     void close_all();
     bool active() const { return listen_fd_ >= 0; }
+    // The run ended: an attached gdb hears the exit status (`W` packet).
+    void exited(int status)
+    {
+        if (client_fd_ < 0) return;
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "W%02x", status & 0xff);
+        send_packet(buf);
+    }
     // From the debug listener (any thread).
     void on_debug_stop(const DebugStop &s);
 
@@ -985,6 +937,22 @@ void gdb_stop()
     GdbStub *raw = old.release();
     loop.invoke([raw, done] {
         delete raw;
+        done->set_value();
+    });
+    f.wait_for(std::chrono::seconds(2));
+}
+
+void gdb_exit(int status)
+{
+    MainLoop &loop = kernel().loop();
+    if (!loop.running() || loop.on_loop_thread()) return;
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> f = done->get_future();
+    loop.invoke([status, done] {
+        {
+            std::lock_guard<std::mutex> g(g_stub_lock);
+            if (g_stub) g_stub->exited(status);
+        }
         done->set_value();
     });
     f.wait_for(std::chrono::seconds(2));

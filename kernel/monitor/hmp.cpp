@@ -327,9 +327,6 @@ std::string hmp_execute(const std::string &line)
     return hmp_run(session, line);
 }
 
-// The gdbstub's cleanup (gdbstub.cpp): closes its listener and client, removes a unix socket file.
-void gdb_stop();
-
 void stop_all()
 {
     qmp_stop();

@@ -22,7 +22,12 @@ void start_gdbstub(const RunConfig &cfg);
 bool gdbserver_start(const std::string &dev, std::string &err);
 // Before exit: close sockets (unix socket files removed), restore terminals.
 void stop_all();
-// QMP's part of stop_all() (qmp.cpp, H8): remove the -qmp unix socket files, close every QMP client and
+// The run ended with exit status `status`: a gdb still attached gets the `W` stop reply (as QEMU sends when
+// the guest exits) instead of a closed connection. Call it before stop_all().
+void gdb_exit(int status);
+// The gdbstub's part of stop_all(): close its listener and client, remove a unix socket file. Any thread.
+void gdb_stop();
+// QMP's part of stop_all(): remove the -qmp unix socket files, close every QMP client and
 // listener (on the loop thread, after a reply being sent). Idempotent; call it from any thread but the
 // loop's.
 void qmp_stop();

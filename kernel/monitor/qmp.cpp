@@ -287,76 +287,6 @@ std::string errstr(int e)
     return std::strerror(e);
 }
 
-int listen_unix(const std::string &what, const std::string &path)
-{
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof sa.sun_path)
-        throw Error(strprintf("%s: unix socket path '%s' is %s (1 to %zu bytes)", what.c_str(), path.c_str(),
-                              path.empty() ? "empty" : "too long", sizeof sa.sun_path - 1));
-    std::memcpy(sa.sun_path, path.data(), path.size());
-    struct stat st;
-    if (::lstat(path.c_str(), &st) == 0) {
-        // A socket left by an earlier run is replaced, as QEMU does; anything else there is the user's.
-        if (!S_ISSOCK(st.st_mode))
-            throw Error(what + ": cannot create unix socket '" + path +
-                        "': a file that is not a socket exists there");
-        ::unlink(path.c_str());
-    }
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw Error(what + ": cannot create unix socket '" + path + "': " + errstr(errno));
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
-        int e = errno;
-        ::close(fd);
-        throw Error(what + ": cannot bind unix socket '" + path + "': " + errstr(e));
-    }
-    // Owner-only before listen(): nobody can connect before listen(), and connect() checks the mode.
-    if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 16) != 0) {
-        int e = errno;
-        ::close(fd);
-        ::unlink(path.c_str());
-        throw Error(what + ": cannot listen on unix socket '" + path + "': " + errstr(e));
-    }
-    return fd;
-}
-
-int listen_tcp(const std::string &what, const std::string &host, const std::string &port, std::string &where)
-{
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo *res = nullptr;
-    if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); rc != 0)
-        throw Error(what + ": cannot resolve '" + host + ":" + port + "': " + gai_strerror(rc));
-    int fd = -1, last = 0;
-    for (addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        int on = 1;
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-        if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 16) == 0) break;
-        last = errno;
-        ::close(fd);
-        fd = -1;
-    }
-    ::freeaddrinfo(res);
-    if (fd < 0)
-        throw Error(what + ": cannot listen on tcp " + (host.empty() ? "*" : host) + ":" + port + ": " +
-                    errstr(last));
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    int p = std::atoi(port.c_str());
-    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &sl) == 0)
-        p = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port)
-                                     : ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
-    where = "tcp:" + host + ":" + std::to_string(p);
-    return fd;
-}
-
 // ---- chardev sessions ----
 
 ChardevSession::ChardevSession(KeelChardev *chr) : chr_(chr)
@@ -890,13 +820,13 @@ void add_listener(const std::string &opt, const ChardevSpec &spec, unsigned n)
     l->label = "qmp_monitor" + std::to_string(n);
     if (spec.options.count("path")) {
         l->unix_path = o("path");
-        l->fd = listen_unix(opt, l->unix_path);
+        l->fd = listen_unix_socket(opt, l->unix_path, 16);
         l->filename = "unix:" + l->unix_path + ",server=on";
         std::lock_guard<std::mutex> g(g_server->lock);
         g_server->paths.push_back(l->unix_path);
     } else {
         std::string where;
-        l->fd = listen_tcp(opt, o("host"), o("port"), where);
+        l->fd = listen_tcp_socket(opt, o("host"), o("port"), 16, where);
         l->filename = where + ",server=on";
     }
     // wait=on (QEMU's default for a server): the first client is awaited here, before the guest starts.

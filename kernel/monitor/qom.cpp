@@ -114,33 +114,6 @@ Failure not_found(const KeelObject &o, const std::string &prop)
     return {"GenericError", "Property '" + o.type->name + "." + prop + "' not found"};
 }
 
-// Store `v` into the instance state where the device reads property `p`.
-void store(KeelObject &o, const PropSchema &p, const PropValue &v)
-{
-    void *slot = static_cast<uint8_t *>(o.state) + p.offset;
-    switch (p.type) {
-    case KEEL_PROP_BOOL:
-        *static_cast<bool *>(slot) = std::get<bool>(v);
-        break;
-    case KEEL_PROP_INT:
-        *static_cast<int64_t *>(slot) = std::get<int64_t>(v);
-        break;
-    case KEEL_PROP_UINT:
-    case KEEL_PROP_SIZE:
-        *static_cast<uint64_t *>(slot) = std::get<uint64_t>(v);
-        break;
-    case KEEL_PROP_ENUM:
-        *static_cast<int32_t *>(slot) = static_cast<int32_t>(std::get<uint64_t>(v));
-        break;
-    case KEEL_PROP_STRING:
-        o.strings.push_back(std::make_unique<std::string>(std::get<std::string>(v)));
-        *static_cast<const char **>(slot) = o.strings.back()->c_str();
-        break;
-    default:
-        break; // references are not settable at run time (set() refuses them)
-    }
-}
-
 } // namespace
 
 bool list(const std::string &path, std::vector<PropInfo> &out, Failure &err)
@@ -271,13 +244,11 @@ bool set(const std::string &path, const std::string &prop, const json::Value &va
     uint8_t old_bytes[sizeof(uint64_t)];
     size_t n = prop_storage_size(p->type);
     std::memcpy(old_bytes, static_cast<uint8_t *>(o.state) + p->offset, n);
-    store(o, *p, v);
+    store_scalar_property(o, *p, v);
     o.values[p->name] = v;
     // Modules built before the hook existed have a shorter ops table.
     const KeelDeviceOps *ops = o.ops();
-    auto f = ops && ops->size >= offsetof(KeelDeviceOps, property_changed) + sizeof(void *)
-                 ? ops->property_changed
-                 : nullptr;
+    auto f = ops && KEEL_HAS_FIELD(ops, KeelDeviceOps, property_changed) ? ops->property_changed : nullptr;
     if (f) {
         KeelError kerr;
         if (f(&o, o.state, p->name.c_str(), &kerr) != KEEL_OK) {

@@ -8,6 +8,7 @@ Scenarios (each starts its own keel):
   break    -S: the guest has not run; break at a symbol, registers and memory, stepi over a compressed
            instruction and an ecall, a watchpoint, `monitor info registers`, detach: the guest exits 7
   smp      -smp 2: two threads, thread 2 is hart 1 (its a0 and mhartid); kill ends keel
+  exit     gdb stays attached until the guest exits: gdb reports exit code 7 (the W packet)
   attach   gdb attaches to a running guest (which stops), writes a variable, detach (gdb --batch cannot
            send Ctrl-C; `raw` checks the interrupt)
   interrupt  interactive gdb on a pty: continue, Ctrl-C stops the guest (SIGINT), detach
@@ -578,12 +579,26 @@ def scenario_gdbserver(args):
             fail("the monitor did not print %r" % want, out, err)
 
 
+def scenario_exit(args):
+    """gdb stays attached while the guest finishes: it hears the exit status (W packet), as from QEMU."""
+    port = free_port()
+    proc = start_keel(args, [], "tcp:127.0.0.1:%d" % port)
+    wait_listening(proc, tcp_listening(port))
+    run_gdb(args, port, [
+        "set var go = 1",
+        "continue",
+    ], [
+        r"\[Inferior 1 \(Remote target\) exited with code 07\]",
+    ])
+    finish_keel(proc, 7)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--keel", required=True)
     p.add_argument("--accel", required=True)
     p.add_argument("--elf", required=True)
-    p.add_argument("--scenario", required=True, choices=["break", "smp", "attach", "interrupt", "raw", "gdbserver"])
+    p.add_argument("--scenario", required=True, choices=["break", "smp", "attach", "interrupt", "raw", "gdbserver", "exit"])
     p.add_argument("--gdb", default="gdb-multiarch")
     args = p.parse_args()
     globals()["scenario_" + args.scenario](args)
