@@ -155,6 +155,8 @@ void Control::system_powerdown()
 
 void Control::quit(const char *reason)
 {
+    // The event goes out now, before the command's reply (as QEMU); the kernel does not send it again.
+    emit("SHUTDOWN", std::string("{\"guest\": false, \"reason\": \"") + reason + "\"}");
     kernel().request_host(KEEL_SYSTEM_SHUTDOWN, reason);
 }
 

@@ -245,7 +245,10 @@ int Kernel::run(const AccelRecord &accel, const std::function<void()> &boot)
             return 0;
         }
         if (p.shutdown) { // a shutdown wins over a reset asked at the same time
-            shutdown_event(!p.shutdown_reason, p.shutdown_reason ? p.shutdown_reason : "guest-shutdown");
+            if (p.shutdown_reason)
+                control().set_state(RunState::Shutdown); // a monitor's quit: it sent SHUTDOWN itself
+            else
+                shutdown_event(true, "guest-shutdown");
             return p.status;
         }
         if (p.reset) {
