@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #include <glib-unix.h>
 
 #include "control.h"
@@ -206,6 +208,7 @@ int Kernel::run(const AccelRecord &accel, const std::function<void()> &boot)
         void *a = start_engine();
         if (control().running()) vclock_.start();
         std::thread vcpu([&, a] {
+            vcpu_tid_ = static_cast<int>(::gettid());
             int rc = ops->run(a);
             {
                 std::lock_guard<std::mutex> g(req_lock_);

@@ -47,6 +47,9 @@ class Kernel
     const std::map<std::string, std::unique_ptr<KeelChardev>> &chardevs() const { return chardevs_; }
     // The accelerator running (or last run), for monitors.
     const std::string &accel_name() const { return accel_name_; }
+    // The host thread id (gettid) of the vCPU thread running the engine, 0 before it starts. One thread
+    // runs every CPU (as QEMU's single-threaded TCG): query-cpus-fast and `info cpus` report it for each.
+    int vcpu_thread_id() const { return vcpu_tid_.load(); }
     // -S: the first engine starts paused (state prelaunch) until `cont`.
     void set_start_paused(bool p) { start_paused_ = p; }
 
@@ -92,6 +95,7 @@ class Kernel
     std::map<std::string, std::unique_ptr<KeelChardev>> chardevs_;
     bool dry_run_ = false;
     bool start_paused_ = false;
+    std::atomic<int> vcpu_tid_{0};
     std::string accel_name_;
     std::unique_ptr<Machine> machine_; // last: destroyed first, while the rest still exists
 

@@ -445,7 +445,7 @@ std::string info_cpus(HmpSession &s)
         uint64_t pc = 0;
         out += strprintf("%c CPU #%u:", i == s.cpu ? '*' : ' ', i);
         if (read_reg(i, pc_reg(i), pc)) out += strprintf(" pc=0x%016" PRIx64, pc);
-        out += "\n";
+        out += strprintf(" thread_id=%d\n", kernel().vcpu_thread_id());
     }
     return out;
 }

@@ -240,11 +240,11 @@ def test_smp():
     m = stdio_monitor("-smp", "2")
     in_loop(m)
     cpus = m.command("info cpus")
-    check(re.fullmatch(r"\* CPU #0: pc=0x[0-9a-f]{16}\n  CPU #1: pc=0x[0-9a-f]{16}\n", cpus), f"info cpus: {cpus!r}")
+    check(re.fullmatch(r"\* CPU #0: pc=0x[0-9a-f]{16} thread_id=[1-9]\d*\n  CPU #1: pc=0x[0-9a-f]{16} thread_id=[1-9]\d*\n", cpus), f"info cpus: {cpus!r}")
     check(" mhartid  0000000000000000\n" in m.command("info registers"), "hart 0's registers")
     check(m.command("cpu 1") == "", "cpu 1")
     cpus = m.command("info cpus")
-    check(re.fullmatch(r"  CPU #0: pc=0x[0-9a-f]{16}\n\* CPU #1: pc=0x[0-9a-f]{16}\n", cpus), f"after cpu 1: {cpus!r}")
+    check(re.fullmatch(r"  CPU #0: pc=0x[0-9a-f]{16} thread_id=[1-9]\d*\n\* CPU #1: pc=0x[0-9a-f]{16} thread_id=[1-9]\d*\n", cpus), f"after cpu 1: {cpus!r}")
     check(" mhartid  0000000000000001\n" in m.command("info registers"), "hart 1's registers after cpu 1")
     both = m.command("info registers -a")
     check(both.index("\nCPU#0\n") < both.index(" mhartid  0000000000000000\n") < both.index("\nCPU#1\n") <
@@ -328,7 +328,7 @@ def test_info():
     chardev = m.command("info chardev")
     check(chardev == "compat_monitor0: filename=stdio\nserial0: filename=null\n", f"chardev: {chardev!r}")
     cpus = m.command("info cpus")
-    check(re.fullmatch(r"\* CPU #0: pc=0x0000000080000[0-9a-f]{3}\n", cpus), f"cpus: {cpus!r}")
+    check(re.fullmatch(r"\* CPU #0: pc=0x0000000080000[0-9a-f]{3} thread_id=[1-9]\d*\n", cpus), f"cpus: {cpus!r}")
     version = subprocess.run([KEEL, "--version"], capture_output=True, text=True).stdout.split()[2]
     check(m.command("info version") == version + "\n", "info version")
     modules = m.command("info modules")

@@ -330,6 +330,9 @@ def test_commands(k):
     eq(cpus[0]["target"], "riscv64", "target")
     eq(cpus[0]["props"], {"core-id": 0}, "props")
     check(isinstance(cpus[0]["thread-id"], int), "thread-id")
+    tid = cpus[0]["thread-id"]
+    check(tid != k.proc.pid and os.path.isdir(f"/proc/{k.proc.pid}/task/{tid}"),
+          f"thread-id {tid} is a thread of keel (pid {k.proc.pid}) other than the main one")
     block = c.ok("query-block")
     eq(len(block), 1, f"one drive: {block}")
     d = block[0]
