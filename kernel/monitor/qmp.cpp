@@ -483,7 +483,8 @@ Value query_cpus_fast()
     }
     for (size_t i = 0; i < m->cpus().size(); ++i)
         out.push(Value::object()
-                     .set("thread-id", static_cast<int64_t>(kernel().vcpu_thread_id())) // one vCPU thread runs them all
+                     .set("thread-id",
+                          static_cast<int64_t>(kernel().vcpu_thread_id())) // one vCPU thread runs them all
                      .set("props", Value::object().set("core-id", i))
                      .set("qom-path", m->cpus()[i]->path)
                      .set("cpu-index", i)
