@@ -55,6 +55,8 @@ struct KeelChardev {
     // or back to the device. No effect on a chardev that is not multiplexed.
     void set_monitor(const KeelChardevHandlers *h, void *opaque, std::function<void(bool)> focus);
     bool has_monitor() const { return has_monitor_; }
+    // A front end (a device, a QMP session) is installed (set_handlers).
+    bool has_frontend() const { return has_handlers_; }
 
   protected:
     explicit KeelChardev(std::string id);

@@ -216,6 +216,8 @@ class GdbStub
     void start(const std::string &dev, const std::string &what);
     void close_all();
     bool active() const { return listen_fd_ >= 0; }
+    // A monitor paused the machine while gdb waited for it: stop reply T02.
+    void stopped_by_monitor();
     // The run ended: an attached gdb hears the exit status (`W` packet).
     void exited(int status)
     {
@@ -266,6 +268,7 @@ class GdbStub
     unsigned g_cpu_ = 0, c_cpu_ = 0; // Hg / Hc threads (CPU indexes)
     std::vector<KeelDebugPoint> points_;
     DebugStop last_stop_{};
+    int events_id_ = 0; // control().subscribe() while a client is attached
 };
 
 std::mutex g_stub_lock; // guards the pointer (gdb_stop may come from another thread)
@@ -378,6 +381,14 @@ void GdbStub::attach(int fd)
         std::lock_guard<std::mutex> g(g_stub_lock);
         if (g_stub) g_stub->on_debug_stop(s);
     });
+    // A monitor's `stop` while gdb waits for the guest: gdb hears SIGINT, as from QEMU.
+    events_id_ = control().subscribe([](const std::string &event) {
+        if (event.find("\"event\": \"STOP\"") == std::string::npos) return;
+        kernel().loop().invoke([] {
+            std::lock_guard<std::mutex> g(g_stub_lock);
+            if (g_stub) g_stub->stopped_by_monitor();
+        });
+    });
     GSource *src = g_unix_fd_source_new(fd, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR));
     g_source_set_callback(src, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(client_ready)),
                           this, nullptr);
@@ -395,6 +406,7 @@ void GdbStub::close_client()
     if (client_fd_ >= 0) {
         ::close(client_fd_);
         control().set_debug_listener(nullptr);
+        control().unsubscribe(events_id_);
     }
     client_fd_ = -1;
     waiting_ = false;
@@ -559,6 +571,16 @@ void GdbStub::handle_stop(const DebugStop &s)
     last_stop_ = s;
     if (s.cpu < ncpus()) g_cpu_ = c_cpu_ = s.cpu;
     send_packet(stop_reply(s));
+}
+
+void GdbStub::stopped_by_monitor()
+{
+    // Paused, not Debug: gdb's own interrupt and the engine's stops (Debug) are reported where they happen.
+    if (client_fd_ < 0 || !waiting_ || control().state() != RunState::Paused) return;
+    DebugStop s;
+    s.reason = DebugStop::Paused;
+    s.cpu = cur_cpu();
+    handle_stop(s);
 }
 
 void GdbStub::interrupt()

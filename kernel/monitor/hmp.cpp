@@ -302,6 +302,10 @@ void start_hmp(const RunConfig &cfg)
         }
         if (has_monitor(chr))
             throw Error("-monitor " + dev + ": chardev '" + chr->id() + "' has a monitor already");
+        if (!chr->multiplexed() && chr->has_frontend())
+            throw Error("-monitor " + dev + ": Device '" + chr->id() +
+                        "' is in use (give its -chardev mux=on to "
+                        "share it with the monitor)");
         add_monitor(chr, chr->multiplexed());
     }
     for (const std::string &arg : cfg.mon) {
@@ -309,6 +313,10 @@ void start_hmp(const RunConfig &cfg)
         if (id.empty()) continue; // mode=control: QMP's (qmp.cpp)
         KeelChardev *chr = k.chardev(id, Location{"-mon " + arg, 0, 0});
         if (has_monitor(chr)) throw Error("-mon " + arg + ": chardev '" + id + "' has a monitor already");
+        if (!chr->multiplexed() && chr->has_frontend())
+            throw Error("-mon " + arg + ": Device '" + id +
+                        "' is in use (give its -chardev mux=on to share it with "
+                        "the monitor)");
         add_monitor(chr, chr->multiplexed());
     }
     // -serial mon:DEV (and -nographic's mon:stdio) come with a monitor behind C-a c, as in QEMU. A

@@ -905,6 +905,7 @@ void start_qmp(const RunConfig &cfg)
             k.declare_chardev(std::move(spec));
             chr = k.chardev(id, Location{opt, 0, 0});
         }
+        if (chr->has_frontend()) throw Error(opt + ": Device '" + chr->id() + "' is in use");
         ++n;
         g_server->sessions.push_back(std::make_unique<ChardevSession>(chr));
     }
@@ -930,6 +931,7 @@ void start_qmp(const RunConfig &cfg)
         if (mode != "control") continue;
         if (id.empty()) throw Error(opt + ": needs chardev=ID (a -chardev's id)");
         KeelChardev *chr = k.chardev(id, Location{opt, 0, 0});
+        if (chr->has_frontend()) throw Error(opt + ": Device '" + id + "' is in use");
         start_server();
         auto s = std::make_unique<ChardevSession>(chr);
         s->pretty = pretty;

@@ -302,7 +302,8 @@ def scenario_raw(args):
     syms = symbols(args.elf)
     d = tempfile.mkdtemp()
     path = os.path.join(d, "gdb.sock")
-    proc = start_keel(args, ["-S"], "unix:%s,server=on,wait=off" % path)
+    qmp_path = os.path.join(d, "qmp.sock")
+    proc = start_keel(args, ["-S", "-qmp", "unix:%s,server=on,wait=off" % qmp_path], "unix:%s,server=on,wait=off" % path)
     wait_listening(proc, lambda: os.path.exists(path))
     mode = os.stat(path).st_mode
     if not stat.S_ISSOCK(mode) or stat.S_IMODE(mode) != 0o600:
@@ -427,6 +428,21 @@ def scenario_raw(args):
     spins = int.from_bytes(bytes.fromhex(g.ask("m%x,8" % syms["spins"])), "little")
     if spins == 0:
         fail("the guest did not run between vCont;c and the interrupt")
+    # A QMP `stop` while gdb waits for the guest: gdb gets SIGINT's stop reply, as from QEMU.
+    g.send(g.packet("vCont;c"))
+    time.sleep(0.2)
+    q = socket.socket(socket.AF_UNIX)
+    q.connect(qmp_path)
+    qf = q.makefile("rb")
+    qf.readline()  # greeting
+    for cmd in ("qmp_capabilities", "stop"):
+        q.sendall(b'{"execute": "%s"}\n' % cmd.encode())
+        while b'"return"' not in qf.readline():
+            pass
+    r = g.reply()
+    if not re.fullmatch(r"T02thread:1;", r):
+        fail("QMP stop while gdb waits: expected T02thread:1;, got %r" % r)
+    q.close()
     # A breakpoint set while the guest runs stops it in code it has been running all along.
     g.send(g.packet("vCont;c"))
     time.sleep(0.3)

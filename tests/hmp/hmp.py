@@ -594,6 +594,11 @@ def test_options():
         (["-mon", "chardev=nope"], "no chardev with id 'nope'"),
         (["-chardev", "null,id=n", "-mon", "chardev=n,mode=fast"], "-mon chardev=n,mode=fast: invalid mode 'fast'"),
         (["-chardev", "null,id=n", "-mon", "chardev=n,colour=red"], "unknown option 'colour'"),
+        # A chardev a device already reads is not taken over (QEMU: "Device 'ID' is in use").
+        (["-chardev", "null,id=n", "-serial", "chardev:n", "-mon", "chardev=n"],
+         "keel: -mon chardev=n: Device 'n' is in use (give its -chardev mux=on to share it with the monitor)"),
+        (["-chardev", "null,id=n", "-serial", "chardev:n", "-monitor", "chardev:n"],
+         "keel: -monitor chardev:n: Device 'n' is in use"),
     ]
     for args, want in cases:
         r = subprocess.run(machine(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)

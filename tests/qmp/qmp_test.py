@@ -564,6 +564,9 @@ def test_options(_):
             eq(p.returncode, 1, f"{args}: exit status")
             eq(p.stderr.decode().strip(), want, f"{args}: message")
 
+        # A chardev a device already reads is not taken over (QEMU: "Device 'ID' is in use").
+        refused(["-chardev", "null,id=n", "-serial", "chardev:n", "-mon", "chardev=n,mode=control"],
+                "keel: -mon chardev=n,mode=control: Device 'n' is in use")
         path = os.path.join(tmp, "q.sock")
         refused(["-qmp", f"unix:{path}"],
                 f"keel: -qmp unix:{path}: keel's QMP listens as a server: add server=on,wait=off "
