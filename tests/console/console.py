@@ -7,56 +7,16 @@ Each TEST starts keel on riscv-virt running the UART echo guest, types at it and
 """
 import os
 import pty
-import select
 import signal
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ptyio import Failure, drain, read_until  # noqa: E402
+
 KEEL = ECHO = None
 CTRL_A = b"\x01"
-
-
-class Failure(Exception):
-    pass
-
-
-def read_until(fd, want, seen=b"", timeout=10.0):
-    """Read fd until `want` (bytes) has arrived; returns everything read. Fails after timeout."""
-    end = time.monotonic() + timeout
-    buf = seen
-    while want not in buf:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise Failure(f"waited {timeout} s for {want!r}; got {buf!r}")
-        r, _, _ = select.select([fd], [], [], left)
-        if not r:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side is gone
-            chunk = b""
-        if not chunk:
-            raise Failure(f"end of output while waiting for {want!r}; got {buf!r}")
-        buf += chunk
-    return buf
-
-
-def drain(fd, seconds=0.3):
-    """Whatever arrives within `seconds`."""
-    buf = b""
-    end = time.monotonic() + seconds
-    while True:
-        left = end - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return buf
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            return buf
-        if not chunk:
-            return buf
-        buf += chunk
 
 
 def machine(*serial):

@@ -9,7 +9,6 @@ Each TEST starts keel on riscv-virt running guest.S and drives its monitor.
 import os
 import pty
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -17,54 +16,17 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ptyio import Failure, drain, read_until  # noqa: E402
+
 KEEL = GUEST = NM = PLUGIN = None
 CTRL_A = b"\x01"
 PROMPT = b"(qemu) "
 
 
-class Failure(Exception):
-    pass
-
-
 def check(cond, what):
     if not cond:
         raise Failure(what)
-
-
-def read_until(fd, want, seen=b"", timeout=10.0):
-    """Read fd until `want` (bytes) is in what was read after `seen`; returns all of it."""
-    end = time.monotonic() + timeout
-    buf = seen
-    while want not in buf:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise Failure(f"waited {timeout} s for {want!r}; got {buf!r}")
-        if not select.select([fd], [], [], left)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the other side is gone
-            chunk = b""
-        if not chunk:
-            raise Failure(f"end of output while waiting for {want!r}; got {buf!r}")
-        buf += chunk
-    return buf
-
-
-def drain(fd, seconds=0.3):
-    buf = b""
-    end = time.monotonic() + seconds
-    while True:
-        left = end - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return buf
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            return buf
-        if not chunk:
-            return buf
-        buf += chunk
 
 
 def symbols():

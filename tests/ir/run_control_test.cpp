@@ -34,47 +34,39 @@ KeelIrValue c64(B b, Ops o, uint64_t v)
 constexpr uint64_t kLoop = kRam + 0x400;
 constexpr uint64_t kSlot = kData + 0x10;
 
-// A block of four instructions at kLoop, honouring max_insns: 0: x0 += 1; 1: store x0 to kSlot;
-// 2: x1 += 1; 3: x2 += 1, then back to kLoop (goto_tb). A block cut after n instructions goes on at n.
+// Instruction i (0-3) of the loop: 0: x0 += 1; 1: store x0 to kSlot; 2: x1 += 1; 3: x2 += 1.
+void loop_insn(B b, Ops o, unsigned i)
+{
+    switch (i) {
+    case 0:
+        o->alu(b, KEEL_IR_ADD, g(b, o, X0), g(b, o, X0), c64(b, o, 1));
+        break;
+    case 1:
+        o->store(b, g(b, o, X0), c64(b, o, kSlot), KEEL_MO_64, 0);
+        break;
+    case 2:
+        o->alu(b, KEEL_IR_ADD, g(b, o, X1), g(b, o, X1), c64(b, o, 1));
+        break;
+    default:
+        o->alu(b, KEEL_IR_ADD, g(b, o, X2), g(b, o, X2), c64(b, o, 1));
+        break;
+    }
+}
+
+// The loop's block at kLoop honours max_insns: a block cut after n instructions goes on at instruction n,
+// whose block (kLoop + 4n) runs the rest one instruction per block; instruction 3 goes back to kLoop
+// (goto_tb).
 void define_loop(Rig &r)
 {
-    r.blocks[kLoop] = [&r](B b, Ops o, uint64_t) {
-        unsigned n = std::min(4u, r.max_insns ? r.max_insns : 4u);
-        for (unsigned i = 0; i < n; ++i) {
-            if (i) o->insn_start(b, kLoop + 4 * i, 4, 0); // the fake translator started instruction 0
-            switch (i) {
-            case 0:
-                o->alu(b, KEEL_IR_ADD, g(b, o, X0), g(b, o, X0), c64(b, o, 1));
-                break;
-            case 1:
-                o->store(b, g(b, o, X0), c64(b, o, kSlot), KEEL_MO_64, 0);
-                break;
-            case 2:
-                o->alu(b, KEEL_IR_ADD, g(b, o, X1), g(b, o, X1), c64(b, o, 1));
-                break;
-            default:
-                o->alu(b, KEEL_IR_ADD, g(b, o, X2), g(b, o, X2), c64(b, o, 1));
-                break;
+    for (unsigned k = 0; k < 4; ++k)
+        r.blocks[kLoop + 4 * k] = [&r, k](B b, Ops o, uint64_t) {
+            unsigned n = k ? 1 : std::min(4u, r.max_insns ? r.max_insns : 4u);
+            for (unsigned i = 0; i < n; ++i) {
+                if (i) o->insn_start(b, kLoop + 4 * (k + i), 4, 0); // the fake translator started the first
+                loop_insn(b, o, k + i);
             }
-        }
-        o->alu(b, KEEL_IR_MOV, g(b, o, PC), c64(b, o, n == 4 ? kLoop : kLoop + 4 * n), 0);
-        o->goto_tb(b, 0);
-    };
-    // The blocks starting inside the loop (after a cut): the remaining instructions one at a time.
-    for (unsigned k = 1; k < 4; ++k)
-        r.blocks[kLoop + 4 * k] = [k](B b, Ops o, uint64_t) {
-            switch (k) {
-            case 1:
-                o->store(b, g(b, o, X0), c64(b, o, kSlot), KEEL_MO_64, 0);
-                break;
-            case 2:
-                o->alu(b, KEEL_IR_ADD, g(b, o, X1), g(b, o, X1), c64(b, o, 1));
-                break;
-            default:
-                o->alu(b, KEEL_IR_ADD, g(b, o, X2), g(b, o, X2), c64(b, o, 1));
-                break;
-            }
-            o->alu(b, KEEL_IR_MOV, g(b, o, PC), c64(b, o, k == 3 ? kLoop : kLoop + 4 * (k + 1)), 0);
+            unsigned next = (k + n) % 4;
+            o->alu(b, KEEL_IR_MOV, g(b, o, PC), c64(b, o, kLoop + 4 * next), 0);
             o->goto_tb(b, 0);
         };
 }
