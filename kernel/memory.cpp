@@ -625,6 +625,46 @@ uint8_t *AddressSpace::ram_ptr(uint64_t addr, uint64_t *avail, bool for_write)
     return s->region->host() + s->offset + (addr - s->start);
 }
 
+namespace
+{
+
+void mtree_region(std::string &out, const MemoryRegion &r, uint64_t base, int priority, unsigned depth)
+{
+    uint64_t last = base + r.last(); // wraps only for a full-space container at 0
+    out += std::string(2 * depth, ' ') +
+           strprintf("%016" PRIx64 "-%016" PRIx64 " (prio %d, %s): ", base, last, priority,
+                     region_kind_name(r.kind() == RegionKind::Alias && r.alias_target()
+                                          ? r.alias_target()->kind()
+                                          : r.kind()));
+    if (r.kind() == RegionKind::Alias) {
+        // As QEMU: "alias NAME @TARGET START-END" (the range inside the target).
+        out += "alias " + r.name();
+        if (r.alias_target())
+            out += strprintf(" @%s %016" PRIx64 "-%016" PRIx64, r.alias_target()->name().c_str(),
+                             r.alias_offset(), r.alias_offset() + r.last());
+    } else {
+        out += r.name();
+    }
+    if (!r.owner().empty()) out += " " + r.owner();
+    out += "\n";
+    // By address, then the higher priority first where they overlap.
+    std::vector<MemoryRegion::Subregion> subs = r.subregions();
+    std::stable_sort(subs.begin(), subs.end(), [](const auto &a, const auto &b) {
+        return a.offset != b.offset ? a.offset < b.offset : a.priority > b.priority;
+    });
+    for (const auto &sub : subs)
+        mtree_region(out, *sub.region, base + sub.offset, sub.priority, depth + 1);
+}
+
+} // namespace
+
+std::string AddressSpace::mtree_tree()
+{
+    std::string out = "address-space: " + name_ + "\n";
+    mtree_region(out, root_, 0, 0, 1);
+    return out;
+}
+
 std::string AddressSpace::mtree()
 {
     std::string out = "address-space (flat view): " + name_ + "\n";

@@ -152,6 +152,8 @@ class AddressSpace
 
     // Like QEMU's `info mtree -f`: a header, then one line per flat section.
     std::string mtree();
+    // Like QEMU's `info mtree`: the region tree, each subregion indented under its container.
+    std::string mtree_tree();
 
   private:
     void rebuild();

@@ -450,12 +450,15 @@ std::string info_cpus(HmpSession &s)
     return out;
 }
 
-std::string info_mtree()
+std::string info_mtree(const std::string &args)
 {
     Machine *m = kernel().machine();
     if (!m) return "no machine\n";
     std::lock_guard<std::recursive_mutex> g(big_lock());
-    return m->system_memory().mtree();
+    bool flat = false;
+    for (const std::string &a : split(args, ' '))
+        flat = flat || a == "-f";
+    return flat ? m->system_memory().mtree() : m->system_memory().mtree_tree();
 }
 
 std::string info_qtree()
@@ -572,8 +575,8 @@ const std::vector<Command> &info_table()
          [](HmpSession &s, const std::string &) { return info_cpus(s); }},
         {"modules", "", "keel's modules found by the registry",
          [](HmpSession &, const std::string &) { return info_modules(); }},
-        {"mtree", "[-f]", "the memory map (flat view of the system address space)",
-         [](HmpSession &, const std::string &) { return info_mtree(); }},
+        {"mtree", "[-f]", "the memory regions as a tree (-f: the flat view the CPUs see)",
+         [](HmpSession &, const std::string &a) { return info_mtree(a); }},
         {"plugins", "", "the TCG plugins loaded with -plugin",
          [](HmpSession &, const std::string &) { return info_plugins(); }},
         {"qtree", "", "the devices and their properties",

@@ -280,9 +280,14 @@ def test_info():
     m = stdio_monitor()
     in_loop(m)
     mtree = m.command("info mtree")
-    check("0000000080000000-0000000087ffffff (prio 0, ram): dram /machine/dram\n" in mtree, f"mtree: {mtree!r}")
-    check("0000000010000000-0000000010000007 (prio 0, i/o): uart0.regs /machine/uart0\n" in mtree,
+    check(mtree.startswith("address-space: system\n  0000000000000000-ffffffffffffffff (prio 0, container): "
+                           "system\n"), f"mtree: {mtree!r}")
+    check("\n    0000000080000000-0000000087ffffff (prio 0, ram): dram /machine/dram\n" in mtree, f"mtree: {mtree!r}")
+    check("\n    0000000010000000-0000000010000007 (prio 0, i/o): uart0.regs /machine/uart0\n" in mtree,
           f"mtree: {mtree!r}")
+    flat = m.command("info mtree -f")
+    check(flat.startswith("address-space (flat view): system\n") and
+          "\n  0000000080000000-0000000087ffffff (prio 0, ram): dram /machine/dram\n" in flat, f"mtree -f: {flat!r}")
     qtree = m.command("info qtree")
     check(qtree.startswith("bus: main-system-bus\n"), f"qtree: {qtree!r}")
     check('  dev: ns16550a, id "uart0"\n    mmio 0000000010000000/0000000000000008\n' in qtree, f"qtree: {qtree!r}")

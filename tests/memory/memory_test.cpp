@@ -752,3 +752,31 @@ TEST_CASE("mtree lists the flat view", "[memory]")
     AddressSpace eas("io", *empty);
     REQUIRE(eas.mtree() == "address-space (flat view): io\n");
 }
+
+TEST_CASE("mtree_tree lists the regions nested under their containers, aliases with their target range",
+          "[memory]")
+{
+    auto root = MemoryRegion::container("system", UINT64_MAX);
+    auto dram = MemoryRegion::ram("dram", 0x10000);
+    dram->set_owner("/machine/dram");
+    auto bus = MemoryRegion::container("bus", 0x1000);
+    auto ops = make_ops();
+    FakeDev d;
+    auto uart = MemoryRegion::mmio("uart0", 0x100, &ops, &d);
+    auto patch = MemoryRegion::ram("patch", 0x100);
+    auto window = MemoryRegion::alias("dram-window", *dram, 0x2000, 0x800);
+    root->add_subregion(0x80000000, *dram);
+    root->add_subregion(0x10000000, *bus);
+    bus->add_subregion(0x200, *uart);
+    root->add_subregion(0x80000800, *patch, 1);
+    root->add_subregion(0x4000, *window);
+    AddressSpace as("system", *root);
+    REQUIRE(as.mtree_tree() == "address-space: system\n"
+                               "  0000000000000000-ffffffffffffffff (prio 0, container): system\n"
+                               "    0000000000004000-00000000000047ff (prio 0, ram): alias dram-window @dram "
+                               "0000000000002000-00000000000027ff\n"
+                               "    0000000010000000-0000000010000fff (prio 0, container): bus\n"
+                               "      0000000010000200-00000000100002ff (prio 0, i/o): uart0\n"
+                               "    0000000080000000-000000008000ffff (prio 0, ram): dram /machine/dram\n"
+                               "    0000000080000800-00000000800008ff (prio 1, ram): patch\n");
+}
