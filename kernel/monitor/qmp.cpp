@@ -699,7 +699,11 @@ const std::map<std::string, Command> &commands()
          {{{"val", 'i'}, {"size", 'i'}, {"filename", 's'}},
           [](Session &, const Value &a, Value &ret, QmpError &err) {
               auto read = [](uint64_t addr, uint8_t *buf, size_t len) {
-                  return control().read_phys(addr, buf, len);
+                  // As QEMU's pmemsave: what nothing answers at (unmapped physical memory) reads as zeros.
+                  if (control().read_phys(addr, buf, len)) return true;
+                  for (size_t i = 0; i < len; ++i)
+                      if (!control().read_phys(addr + i, buf + i, 1)) buf[i] = 0;
+                  return true;
               };
               ret = Value::object();
               return save_memory(read, arg(a, "val")->as_uint(), arg(a, "size")->as_int(),
