@@ -14,7 +14,7 @@ Scenarios (each starts its own keel):
   interrupt  interactive gdb on a pty: continue, Ctrl-C stops the guest (SIGINT), detach
   raw      the protocol by hand over a unix socket: acks, bad checksums, unknown and malformed packets,
            a second client refused, target description, no-ack mode, interrupt, breakpoints set while
-           running, steps into a trap handler, watchpoints, memory under Sv39, detach
+           running, steps into a trap handler, write/read/access watchpoints, memory under Sv39, detach
   gdbserver  HMP's gdbserver command starts the stub; qRcmd
 """
 import argparse
@@ -452,6 +452,10 @@ def scenario_raw(args):
         fail("a breakpoint set while running: expected T05thread:1;, got %r" % r)
     g.ask("p20", syms["spin_once"].to_bytes(8, "little").hex())
     g.ask("z0,%x,2" % syms["spin_once"], "OK")
+    # An access watchpoint (Z4) on `go`, which the wait loop reads: it fires on that read.
+    g.ask("Z4,%x,8" % syms["go"], "OK")
+    g.ask("vCont;c", "T05awatch:%x;thread:1;" % syms["go"])
+    g.ask("z4,%x,8" % syms["go"], "OK")
     # A breakpoint on check_point, go = 1, continue: the stop names it.
     g.ask("Z0,%x,2" % syms["check_point"], "OK")
     g.ask("M%x,8:0100000000000000" % syms["go"], "OK")
