@@ -70,7 +70,8 @@ static const KeelAccelOps abi_accel_ops = {sizeof(KeelAccelOps),
 #if defined(ABI_CASE_accel_no_run)
                                            abi_accel_create,     NULL,
 #else
-                                           abi_accel_create,     abi_accel_run,
+                                           abi_accel_create,
+                                           abi_accel_run,
 #endif
                                            abi_accel_stop,       NULL, NULL, {0}, NULL, NULL, NULL, NULL};
 static const KeelAccelTypeInfo abi_accel = {sizeof(KeelAccelTypeInfo),

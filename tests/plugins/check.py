@@ -18,15 +18,13 @@
 The other checkers of this directory (h6_check.py) use its symbols(), run() and report().
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
 
-
-def symbols(nm, elf):
-    """{name: address} of the symbols in @elf."""
-    out = subprocess.run([nm, elf], capture_output=True, text=True, check=True).stdout
-    return {f[2]: int(f[0], 16) for f in (line.split() for line in out.splitlines()) if len(f) == 3}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from testlib import symbols  # noqa: E402  (h6_check.py uses it through this module)
 
 
 def with_symbols(text, syms):
@@ -69,7 +67,7 @@ def main():
     a = ap.parse_args()
     cmd = a.command[1:] if a.command and a.command[0] == "--" else a.command
     if a.elf:
-        syms = symbols(a.nm, a.elf)
+        syms = symbols(a.elf, a.nm)
         try:
             cmd = [with_symbols(c, syms) for c in cmd]
             a.expect = [with_symbols(e, syms) for e in a.expect]

@@ -265,7 +265,7 @@ def main():
     a.syms = {}
     if a.elf:
         # {SYMBOL} in the command: the guest symbol's address (0x...), from the ELF's symbol table.
-        a.syms = check.symbols(a.nm, a.elf)
+        a.syms = check.symbols(a.elf, a.nm)
         cmd = [check.with_symbols(arg, a.syms) for arg in cmd]
     ran = check.run(cmd, a.timeout)
     if ran is None:

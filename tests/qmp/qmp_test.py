@@ -16,6 +16,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from testlib import free_port  # noqa: E402
+
 KEEL = SPIN = None
 PATTERN_ADDR = 0x80001000  # spin.S `pattern`: 256 bytes, byte i = (7 * i + 3) & 0xff
 COUNTER_ADDR = 0x80002000  # spin.S `counter`: a dword counting up while the guest runs
@@ -180,14 +183,6 @@ class Keel:
         if self.proc.poll() is None:
             self.proc.terminate()
         self.finish()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def counter(c):

@@ -442,8 +442,8 @@ static const KeelPropertyInfo uart_props[] = {
     KEEL_PROP_UINT_RANGE("reg-shift", Ns16550a, reg_shift, "0", 0, 2,
                          "registers are 1 << reg-shift bytes apart"),
     /* Settable at run time (qom-set): it only scales the receive timeout, read when that is armed. */
-    KEEL_PROP_FULL("clock-frequency", KEEL_PROP_UINT, KEEL_PROPF_SETTABLE, Ns16550a, clock_frequency, "3686400",
-                   "input clock in Hz", 0, 0, NULL, NULL),
+    KEEL_PROP_FULL("clock-frequency", KEEL_PROP_UINT, KEEL_PROPF_SETTABLE, Ns16550a, clock_frequency,
+                   "3686400", "input clock in Hz", 0, 0, NULL, NULL),
     KEEL_PROP_CHARDEV("chardev", Ns16550a, chr, "backend for the serial line"),
 };
 
