@@ -114,7 +114,6 @@ class Control
     void *accel_ = nullptr;
     const KeelAccelOps *ops_ = nullptr;
     bool run_control_ = false; // the engine has the ABI 1.4 hooks
-    bool parked_ = false;      // the engine's CPUs are parked (pause() returned)
     std::vector<KeelDebugPoint> points_;
     std::function<void(const DebugStop &)> debug_listener_;
     std::mutex events_lock_;

@@ -158,6 +158,24 @@ void Core::code_written(uint64_t paddr, uint64_t len)
     }
 }
 
+// A breakpoint or watchpoint stopped `c` (run_slice returned 1). A watchpoint stopped it before the access:
+// that instruction runs now, alone and unwatched (gdb expects the pc after it). Then every CPU parks and
+// the kernel is told.
+int Core::stop_at_debug_event(CpuState &c)
+{
+    KeelStopInfo info = debug_event_;
+    debug_event_set_ = false;
+    if (info.reason == KEEL_STOP_WATCH) {
+        watch_suppress_ = true;
+        int r = run_slice(c, true);
+        watch_suppress_ = false;
+        debug_event_set_ = false;
+        if (r < 0) return -1;
+    }
+    park(&info);
+    return 0;
+}
+
 // One round over the CPUs, as resume() asked: a CPU stepping runs one instruction while the others wait;
 // otherwise every CPU not held runs its slice. A debug event parks the thread (the kernel is told).
 int Core::run_round()
@@ -175,16 +193,8 @@ int Core::run_round()
         if (run_modes_[c->index] != KEEL_RUN_STEP) continue;
         int r = run_slice(*c, true);
         if (r < 0) return -1;
+        if (r == 1) return stop_at_debug_event(*c); // the step reached a watchpoint
         KeelStopInfo info{sizeof(KeelStopInfo), c->index, KEEL_STOP_STEP, 0, 0};
-        if (r == 1) {
-            // The step reached a watchpoint: the access runs now, the stop reports the watchpoint.
-            info = debug_event_;
-            watch_suppress_ = true;
-            r = run_slice(*c, true);
-            watch_suppress_ = false;
-            if (r < 0) return -1;
-        }
-        debug_event_set_ = false;
         park(&info);
         return 0;
     }
@@ -194,20 +204,7 @@ int Core::run_round()
         if (run_modes_[c->index] == KEEL_RUN_HOLD) continue;
         int r = run_slice(*c);
         if (r < 0) return -1;
-        if (r == 1) {
-            KeelStopInfo info = debug_event_;
-            debug_event_set_ = false;
-            if (info.reason == KEEL_STOP_WATCH) {
-                // Stopped before the access: run that instruction, then report (gdb expects the pc after it).
-                watch_suppress_ = true;
-                r = run_slice(*c, true);
-                watch_suppress_ = false;
-                debug_event_set_ = false;
-                if (r < 0) return -1;
-            }
-            park(&info);
-            return 0;
-        }
+        if (r == 1) return stop_at_debug_event(*c);
         if (!c->common->halted) all_halted = false;
     }
     if (all_halted && !stop_.load() && !pause_req_.load()) return 2;

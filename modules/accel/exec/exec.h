@@ -247,6 +247,7 @@ class Core
     bool watch_page(uint64_t page,
                     KeelAccess acc) const; // the TLB must send `acc` on `page` to the slow path
     bool watch_hit(CpuState &c, uint64_t addr, unsigned size, KeelAccess acc, bool rmw);
+    int stop_at_debug_event(CpuState &c); // report debug_event_ of `c` and park; -1 on an internal error
     // One round of CPUs after resume(): steps, holds, debug events. -1 on an internal error, 2 when every
     // CPU it ran is halted (idle), else 0.
     int run_round();
