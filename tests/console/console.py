@@ -18,8 +18,10 @@ from testlib import Failure, PtyChild, read_until  # noqa: E402
 KEEL = ECHO = None
 CTRL_A = b"\x01"
 
+
 def machine(*serial):
     return [KEEL, "-M", "riscv-virt", "-bios", "none", "-kernel", ECHO, *serial]
+
 
 class Terminal(PtyChild):
     """keel as a user runs it: stdin, stdout and stderr on a terminal that is its controlling tty."""
@@ -45,10 +47,12 @@ class Terminal(PtyChild):
         if want not in self.out[mark:]:
             raise Failure(f"{want!r} did not arrive again; output so far {self.out!r}")
 
+
 def expect_status(term, want):
     st = term.status()
     if st != want:
         raise Failure(f"exit status {st}, expected {want}; output {term.out!r}")
+
 
 def quit_with_ctrl_a_x(term):
     term.type(CTRL_A + b"x")
@@ -59,6 +63,7 @@ def quit_with_ctrl_a_x(term):
 
 # ---- the tests ----
 
+
 def test_echo():
     """Typing on mon:stdio reaches the guest unchanged and its echo comes back; C-a x exits 0."""
     t = Terminal("-serial", "mon:stdio")
@@ -66,10 +71,12 @@ def test_echo():
     t.expect(b"hello, guest")
     quit_with_ctrl_a_x(t)
 
+
 def test_quit():
     """C-a x: 'keel: terminated' and exit status 0, also with -chardev stdio,mux=on."""
     t = Terminal("-chardev", "stdio,id=con,mux=on", "-serial", "chardev:con")
     quit_with_ctrl_a_x(t)
+
 
 def test_help():
     """C-a h lists exactly the keys that work; C-a c switches to the monitor and back; neither reaches the
@@ -94,6 +101,7 @@ def test_help():
         raise Failure(f"an escape key reached the guest: {t.out!r}")
     quit_with_ctrl_a_x(t)
 
+
 def test_literal_ctrl_a():
     """C-a a and C-a C-a deliver one 0x01 to the guest (which echoes it as ^A)."""
     t = Terminal("-serial", "mon:stdio")
@@ -102,6 +110,7 @@ def test_literal_ctrl_a():
     t.type(b"[" + CTRL_A + CTRL_A + b"]")
     t.expect(b"[^A]")
     quit_with_ctrl_a_x(t)
+
 
 def test_other_keys():
     """As QEMU: an unknown key after C-a is swallowed with it; C-a X (capital) is not C-a x; Ctrl-C goes to
@@ -113,6 +122,7 @@ def test_other_keys():
     t.expect(b"^C")
     quit_with_ctrl_a_x(t)
 
+
 def test_plain_stdio():
     """Without the multiplexer, C-a is an ordinary byte, and Ctrl-C stops keel (status 0) as before."""
     t = Terminal("-serial", "stdio")
@@ -122,6 +132,7 @@ def test_plain_stdio():
     expect_status(t, 0)
     if b"keel: terminating on signal 2" not in t.out:
         raise Failure(f"no signal message: {t.out!r}")
+
 
 class PtyKeel:
     """keel with -serial pty (or mon:pty): finds the pty's name on stderr and opens it."""
@@ -152,6 +163,7 @@ class PtyKeel:
             self.p.wait()
             raise Failure(f"keel still running after {timeout} s")
 
+
 def test_pty():
     """-serial pty: bytes go both ways through the slave, raw (0x01 arrives as is); SIGTERM ends keel."""
     k = PtyKeel("pty")
@@ -162,6 +174,7 @@ def test_pty():
     if st != 0:
         raise Failure(f"exit status {st} after SIGTERM, expected 0")
 
+
 def test_mon_pty():
     """-serial mon:pty: the escape keys work from the pty; C-a x ends keel with status 0."""
     k = PtyKeel("mon:pty")
@@ -170,6 +183,7 @@ def test_mon_pty():
     st = k.status()
     if st != 0:
         raise Failure(f"exit status {st} after C-a x, expected 0")
+
 
 def main():
     global KEEL, ECHO

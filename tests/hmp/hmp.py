@@ -16,18 +16,21 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from testlib import Failure, PtyChild, drain, read_until, symbols  # noqa: E402
+from testlib import Failure, PtyChild, drain, read_until, running, symbols  # noqa: E402
 
 KEEL = GUEST = NM = PLUGIN = None
 CTRL_A = b"\x01"
 PROMPT = b"(qemu) "
 
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
 
+
 def machine(*extra):
     return [KEEL, "-M", "riscv-virt", "-bios", "none", "-kernel", GUEST, *extra]
+
 
 class Monitor:
     """Something that reads and writes a monitor: command() types a line and returns its answer."""
@@ -56,6 +59,7 @@ class Monitor:
         check(echo.endswith(line), f"the monitor echoed {echo!r} for {line!r}")
         return answer
 
+
 class Terminal(Monitor, PtyChild):
     """keel on a terminal that is its stdin, stdout and stderr."""
 
@@ -64,6 +68,7 @@ class Terminal(Monitor, PtyChild):
         if self.pid == 0:
             os.execve(KEEL, machine(*args), env or os.environ)
         super().__init__(fd)
+
 
 def stdio_monitor(*extra):
     """-monitor stdio: the banner and the first prompt."""
@@ -74,10 +79,12 @@ def stdio_monitor(*extra):
     check(re.search(rb"keel \S+ monitor - type 'help' for more information\r+\n", got), f"no banner: {got!r}")
     return t
 
+
 def quit_monitor(m):
     m.type(b"q\r")
     st = m.status()
     check(st == 0, f"exit status {st} after q, expected 0")
+
 
 def in_loop(m):
     """Wait until the guest reached its polling loop (it starts at the reset vector); returns its pc."""
@@ -90,6 +97,7 @@ def in_loop(m):
         check(time.monotonic() < end, f"pc {pc:#x} not in the loop {syms['loop']:#x}-{syms['putc_end']:#x}")
         time.sleep(0.05)
 
+
 def pc_of(m):
     regs = m.command("info registers")
     found = re.search(r"^ pc +([0-9a-f]{16})$", regs, re.M)
@@ -98,6 +106,7 @@ def pc_of(m):
 
 
 # ---- the tests ----
+
 
 def test_status():
     """info status follows stop and cont (c too)."""
@@ -117,6 +126,7 @@ def test_status():
     check(m.command("info status") == "VM status: running\n", "not running after c")
     quit_monitor(m)
 
+
 def test_prelaunch():
     """-S: the machine waits paused (prelaunch) until cont."""
     m = stdio_monitor("-S")
@@ -126,6 +136,7 @@ def test_prelaunch():
     check(m.command("info status") == "VM status: running\n", "not running after cont")
     in_loop(m)
     quit_monitor(m)
+
 
 def test_gdbserver():
     """gdbserver DEV starts the gdbstub there (a client can connect); a bad DEV says why; none stops it."""
@@ -144,6 +155,7 @@ def test_gdbserver():
     check(m.command("info status") == "VM status: running\n", "not running after gdbserver")
     quit_monitor(m)
 
+
 def test_registers():
     """info registers shows the pc inside the guest's polling loop, and the UART base in s0."""
     m = stdio_monitor()
@@ -153,6 +165,7 @@ def test_registers():
     check(re.search(r"^ pc +0000000080000[0-9a-f]{3}$", m.command("info registers 0"), re.M), "info registers 0")
     check(m.command("info registers -a").startswith("\nCPU#0\n pc "), "info registers -a has no CPU#0 header")
     quit_monitor(m)
+
 
 def test_smp():
     """-smp 2: info cpus lists both harts; cpu 1 moves the * and info registers to hart 1; -a shows both."""
@@ -170,6 +183,7 @@ def test_smp():
           both.index(" mhartid  0000000000000001\n"), f"info registers -a: {both!r}")
     check(m.command("cpu 2") == "invalid CPU index\n", "cpu 2 of 2")
     quit_monitor(m)
+
 
 def test_memory():
     """x and xp with QEMU's formats read the guest's known values; the last format is remembered."""
@@ -203,6 +217,7 @@ def test_memory():
     check(m.command(f"x/1gx $s0 - 0x10000000 + {a:#x}") == f"{a:016x}: 0x0123456789abcdef\n", "x with $s0")
     quit_monitor(m)
 
+
 def test_disassemble():
     """x/10i $pc: ten instructions from the pc on, with their addresses; a known instruction decodes."""
     syms = symbols(GUEST, NM)
@@ -228,6 +243,7 @@ def test_disassemble():
     check(m.command(f"x {syms['loop']:#x}").splitlines() == first[:1], "x after x/i is not one instruction")
     m.command("cont")
     quit_monitor(m)
+
 
 def test_info():
     """info mtree, qtree, chardev, cpus, version and modules list what the machine has."""
@@ -269,6 +285,7 @@ def test_info():
     check(m.command("? stop") == "stop  -- pause the VM\n", "help for one command")
     quit_monitor(m)
 
+
 def test_block():
     """info block names the drive, its image and format, and its size."""
     with tempfile.TemporaryDirectory() as d:
@@ -281,12 +298,14 @@ def test_block():
         check("    Size:             1048576 bytes\n" in got, f"info block: {got!r}")
         quit_monitor(m)
 
+
 def test_plugins():
     """info plugins lists a -plugin with its arguments."""
     m = stdio_monitor("-plugin", f"{PLUGIN},inline=on")
     got = m.command("info plugins")
     check(got == f"{PLUGIN} (inline=on)\n", f"info plugins: {got!r}")
     quit_monitor(m)
+
 
 def test_errors():
     """Mistakes get an answer, never a crash, and the VM keeps running."""
@@ -317,12 +336,14 @@ def test_errors():
     check(m.command("info status") == "VM status: running\n", "not running after the errors")
     quit_monitor(m)
 
+
 def test_quit():
     """q and quit end keel with status 0."""
     quit_monitor(stdio_monitor())
     m = stdio_monitor()
     m.type(b"quit\r")
     check(m.status() == 0, "exit status after quit")
+
 
 def test_line_editing():
     """Backspace, Ctrl-U, Ctrl-C, Enter as CR, LF or CR LF, and the arrow keys' history (on -nographic's
@@ -353,6 +374,7 @@ def test_line_editing():
     check(re.fullmatch(rb"\r\(qemu\) info cpus\x1b\[K\r\(qemu\) \x1b\[K\r+\n\(qemu\) ", got),
           f"down past the history: {got!r}")
     quit_monitor(m)
+
 
 def test_nographic():
     """-nographic: C-a c switches to the monitor and back; serial output continues; system_reset restarts
@@ -385,6 +407,7 @@ def test_nographic():
     t.type(CTRL_A + b"x")
     check(t.status() == 0, "exit status after C-a x")
 
+
 def test_mon_chardev():
     """-chardev stdio,mux=on + -serial chardev: + -mon chardev=: the same C-a c monitor; C-a h says so."""
     t = Terminal("-chardev", "stdio,id=con,mux=on", "-serial", "chardev:con", "-mon", "chardev=con,mode=readline")
@@ -397,13 +420,13 @@ def test_mon_chardev():
     t.type(b"q\r")
     check(t.status() == 0, "exit status after q")
 
+
 def test_socket():
     """-monitor unix:PATH,server=on,wait=off: owner-only socket; each client gets the banner; LF ends lines."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "mon.sock")
-        p = subprocess.Popen(machine("-monitor", f"unix:{path},server=on,wait=off", "-serial", "null"),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
+        with running(machine("-monitor", f"unix:{path},server=on,wait=off", "-serial", "null"),
+                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
             end = time.monotonic() + 10
             while not os.path.exists(path):
                 check(time.monotonic() < end and p.poll() is None, "no monitor socket")
@@ -425,10 +448,7 @@ def test_socket():
             m.type(b"q\n")
             check(p.wait(10) == 0, "exit status after q")
             check(not os.path.exists(path), "the socket file stayed")
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+
 
 def test_garbage():
     """Random keys, escape sequences, binary bytes and half expressions on a socket monitor: keel never
@@ -441,9 +461,8 @@ def test_garbage():
               b"\n", b"0x", b"fff", b"99999999999999999999", b"/", b" ", b"mtree", b"qtree", b"stop", b"cont"]
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "mon.sock")
-        p = subprocess.Popen(machine("-monitor", f"unix:{path},server=on,wait=off", "-serial", "null"),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
+        with running(machine("-monitor", f"unix:{path},server=on,wait=off", "-serial", "null"),
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as p:
             end = time.monotonic() + 10
             while not os.path.exists(path):
                 check(time.monotonic() < end and p.poll() is None, "no monitor socket")
@@ -472,16 +491,12 @@ def test_garbage():
             s.sendall(b"q\r")
             st = p.wait(20)
             check(st == 0, f"exit status {st}; stderr {p.stderr.read()!r}")
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+
 
 def test_pty():
     """-monitor pty: the monitor greets whoever opens the pty."""
-    p = subprocess.Popen(machine("-monitor", "pty", "-serial", "null"), stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with running(machine("-monitor", "pty", "-serial", "null"), stdin=subprocess.DEVNULL,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
         err = read_until(p.stderr.fileno(), b")\n")
         found = re.search(rb"char device redirected to (/dev/pts/\d+) \(label compat_monitor0\)\n", err)
         check(found, f"stderr {err!r}")
@@ -491,10 +506,7 @@ def test_pty():
         check(m.command("info status") == "VM status: running\n", "info status")
         m.type(b"q\r")
         check(p.wait(10) == 0, "exit status after q")
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+
 
 def test_options():
     """Bad monitor options end keel with status 1 and a message naming the option."""
@@ -514,6 +526,7 @@ def test_options():
         r = subprocess.run(machine(*args), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
         check(r.returncode == 1, f"{args}: exit status {r.returncode}; stderr {r.stderr!r}")
         check(want in r.stderr, f"{args}: stderr {r.stderr!r}, expected {want!r}")
+
 
 def main():
     global KEEL, GUEST, NM, PLUGIN

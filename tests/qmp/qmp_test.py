@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from testlib import free_port  # noqa: E402
+from testlib import free_port, running  # noqa: E402
 
 KEEL = SPIN = None
 PATTERN_ADDR = 0x80001000  # spin.S `pattern`: 256 bytes, byte i = (7 * i + 3) & 0xff
@@ -586,31 +586,21 @@ def test_options(_):
         stale = socket.socket(socket.AF_UNIX)
         stale.bind(path)
         stale.close()
-        p = subprocess.Popen([KEEL, "-M", "riscv-virt", "-bios", "none", "-kernel", SPIN, "-serial", "null",
-                              "-qmp", f"unix:{path},server,nowait"], stdin=subprocess.DEVNULL)
-        try:
+        with running([KEEL, "-M", "riscv-virt", "-bios", "none", "-kernel", SPIN, "-serial", "null",
+                      "-qmp", f"unix:{path},server,nowait"], stdin=subprocess.DEVNULL) as p:
             c = Client(path)
             eq(c.ok("query-status")["status"], "running", "after replacing a stale socket")
             c.cmd("quit")
             eq(p.wait(30), 0, "exit status")
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         # wait=on: keel waits for the client before the guest runs, then runs as usual.
-        p = subprocess.Popen([KEEL, "-M", "riscv-virt", "-bios", "none", "-kernel", SPIN, "-serial", "null",
-                              "-qmp", f"unix:{path},server=on"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
+        with running([KEEL, "-M", "riscv-virt", "-bios", "none", "-kernel", SPIN, "-serial", "null",
+                      "-qmp", f"unix:{path},server=on"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE) as p:
             line = p.stderr.readline().decode()
             eq(line, f"keel: QMP waiting for connection on unix:{path},server=on\n", "wait=on message")
             c = Client(path)
             eq(c.ok("query-status")["status"], "running", "wait=on")
             c.cmd("quit")
             eq(p.wait(30), 0, "exit status")
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Helpers the python tests share (tests/console, hmp, qmp, gdb, plugins): reading a terminal or socket fd,
 a process on a pty, a free TCP port, an ELF's symbols."""
+import contextlib
 import os
 import select
 import signal
@@ -89,3 +90,15 @@ def symbols(elf, nm="riscv64-unknown-elf-nm"):
     """{name: address} of the symbols in `elf`."""
     out = subprocess.run([nm, elf], capture_output=True, text=True, check=True).stdout
     return {f[2]: int(f[0], 16) for f in (line.split() for line in out.splitlines()) if len(f) == 3}
+
+
+@contextlib.contextmanager
+def running(*args, **kwargs):
+    """subprocess.Popen(*args, **kwargs), killed if it still runs when the block ends, however it ends."""
+    p = subprocess.Popen(*args, **kwargs)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
